@@ -1,0 +1,15 @@
+// SPDX-License-Identifier: MIT
+// multiprocessing.hpp
+//
+// Everything (Python: `import multiprocessing as mp`). Include the per-module headers under
+// multiprocessing/ to pull in less.
+//
+//   #include <multiprocessing.hpp>
+//   namespace mp = multiprocessing;
+#pragma once
+
+#include "multiprocessing/context.hpp"
+#include "multiprocessing/errors.hpp"
+#include "multiprocessing/process.hpp"
+#include "multiprocessing/serialize.hpp"
+#include "multiprocessing/timeout.hpp"

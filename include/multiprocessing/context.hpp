@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: MIT
+// multiprocessing/context.hpp
+//
+// Start methods and contexts (Python: multiprocessing.context): get_context(), set_start_method(),
+// get_start_method(), get_all_start_methods(), freeze_support(), and the context classes whose
+// factories start objects under one start method.
+//
+//   int main() {
+//     mp::freeze_support();                   // first statement: runs the work of spawned children
+//     auto ctx = mp::get_context("spawn");
+//     auto p = ctx.Process(worker, 42);       // worker: a function pointer or captureless lambda
+//     p.start(); p.join();
+//   }
+//
+// The start method of a runtime Context is known only at run time, so a target that cannot cross
+// exec is reported by start() (ProcessError). SpawnContext and ForkServerContext know it at compile
+// time and reject such a target with a static_assert.
+#pragma once
+
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <fcntl.h>
+
+#include "detail/runtime.hpp"
+#include "detail/spawn.hpp"
+#include "detail/target.hpp"
+#include "errors.hpp"
+#include "process.hpp"
+
+namespace multiprocessing {
+
+/// Python: multiprocessing.context.BaseContext. Creates objects that start under one start method
+/// (or, for the default context, under the method configured when they start).
+class Context {
+ public:
+  /// Python: the start method of this context ("fork", "spawn" or "forkserver").
+  [[nodiscard]] std::string get_start_method() const {
+    return std::string(detail::to_string(method_ ? *method_ : detail::runtime::get().default_method()));
+  }
+
+  /// Python: ctx.Process(target=f, args=(...)). See mp::Process.
+  template <class F, class... Args>
+  [[nodiscard]] multiprocessing::Process Process(F&& target, Args&&... args) const {
+    multiprocessing::Process p(std::forward<F>(target), std::forward<Args>(args)...);
+    if (method_) p.use_start_method(*method_);
+    return p;
+  }
+
+  /// Python: ctx.cpu_count(), ctx.current_process(), ctx.parent_process(), ctx.active_children().
+  [[nodiscard]] int cpu_count() const noexcept { return multiprocessing::cpu_count(); }
+  [[nodiscard]] multiprocessing::Process current_process() const {
+    return multiprocessing::current_process();
+  }
+  [[nodiscard]] std::optional<multiprocessing::Process> parent_process() const {
+    return multiprocessing::parent_process();
+  }
+  [[nodiscard]] std::vector<multiprocessing::Process> active_children() const {
+    return multiprocessing::active_children();
+  }
+
+ protected:
+  explicit Context(std::optional<detail::start_method> method) : method_(method) {}
+
+ private:
+  friend Context get_context(std::optional<std::string_view> method);
+  std::optional<detail::start_method> method_;
+};
+
+/// A context whose start method is a compile-time constant (Python: ForkContext, SpawnContext,
+/// ForkServerContext). Under spawn and forkserver, Process() rejects at compile time a target or
+/// an argument that cannot cross exec.
+template <detail::start_method M>
+class StaticContext : public Context {
+ public:
+  StaticContext() : Context(M) {}
+
+  template <class F, class... Args>
+  [[nodiscard]] multiprocessing::Process Process(F&& target, Args&&... args) const {
+    if constexpr (M != detail::start_method::fork) {
+      static_assert(detail::spawnable_callable_v<std::decay_t<F>>,
+                    "mp: a spawn/forkserver Process target must be a function pointer, a "
+                    "captureless lambda or a serializable function object (a capturing lambda "
+                    "cannot cross exec)");
+      static_assert((serialize::serializable<detail::stored_arg_t<Args>> && ...),
+                    "mp: every argument of a spawn/forkserver Process must be serializable");
+    }
+    return Context::Process(std::forward<F>(target), std::forward<Args>(args)...);
+  }
+};
+
+using ForkContext = StaticContext<detail::start_method::fork>;
+using SpawnContext = StaticContext<detail::start_method::spawn>;
+using ForkServerContext = StaticContext<detail::start_method::forkserver>;
+
+/// Python: multiprocessing.get_context(method=None). With no method, the default context (objects
+/// use the start method configured when they start). @throws ValueError for an unknown method.
+[[nodiscard]] inline Context get_context(std::optional<std::string_view> method = std::nullopt) {
+  if (!method) return Context(std::nullopt);
+  return Context(detail::parse_start_method(*method));
+}
+
+/// Python: multiprocessing.set_start_method(method, force=False). Once per program, before
+/// anything is started; std::nullopt with force=true resets to "not set".
+/// @throws ProcessError when already set (Python: RuntimeError) and `force` is false.
+/// @throws ValueError for an unknown method.
+inline void set_start_method(std::optional<std::string_view> method, bool force = false) {
+  const auto parsed = method ? std::optional(detail::parse_start_method(*method)) : std::nullopt;
+  detail::runtime& rt = detail::runtime::get();
+  std::lock_guard lock(rt.mu);
+  if (rt.method && !force) throw ProcessError("context has already been set");
+  rt.method = parsed;
+}
+
+/// Python: multiprocessing.get_start_method(allow_none=False). Fixes the default ("fork") when
+/// none was set, as Python does.
+[[nodiscard]] inline std::string get_start_method() {
+  return std::string(detail::to_string(detail::runtime::get().default_method()));
+}
+
+/// Python: multiprocessing.get_start_method(allow_none=True): nullopt when none is set yet.
+[[nodiscard]] inline std::optional<std::string> get_start_method(bool allow_none) {
+  if (!allow_none) return get_start_method();
+  detail::runtime& rt = detail::runtime::get();
+  std::lock_guard lock(rt.mu);
+  if (!rt.method) return std::nullopt;
+  return std::string(detail::to_string(*rt.method));
+}
+
+/// Python: multiprocessing.get_all_start_methods(); the default first.
+[[nodiscard]] inline std::vector<std::string> get_all_start_methods() {
+  return {detail::start_method_names.begin(), detail::start_method_names.end()};
+}
+
+/// Python: multiprocessing.freeze_support(). Make it the first statement of main() in every
+/// program that uses spawn or forkserver: in a child started that way it runs the child's work
+/// (or the fork server) and never returns; everywhere else it returns at once.
+inline void freeze_support() {
+  auto take_fd = [](const char* name) -> int {
+    const char* value = std::getenv(name);
+    if (value == nullptr) return -1;
+    char* end = nullptr;
+    const long fd = std::strtol(value, &end, 10);
+    ::unsetenv(name);  // our own children must not see it
+    if (end == value || fd < 0 || fd > 1 << 20 || ::fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC) == -1) {
+      std::fprintf(stderr, "multiprocessing: %s does not name an open descriptor; ignored\n", name);
+      return -1;
+    }
+    return static_cast<int>(fd);
+  };
+  if (const int fd = take_fd(detail::forkserver_env); fd >= 0) {
+    detail::forkserver_main(detail::unique_fd(fd));
+  }
+  if (const int fd = take_fd(detail::spawn_env); fd >= 0) {
+    detail::spawn_child_main(detail::unique_fd(fd));
+  }
+}
+
+}  // namespace multiprocessing

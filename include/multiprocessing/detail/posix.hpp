@@ -1,0 +1,274 @@
+// SPDX-License-Identifier: MIT
+// multiprocessing/detail/posix.hpp
+//
+// Every system call the library makes goes through here once: retried on EINTR, failures thrown as
+// std::system_error carrying errno and the object's name. File descriptors are owned by unique_fd.
+#pragma once
+
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace multiprocessing::detail {
+
+/// Throws std::system_error for the current errno, naming the call and the object.
+[[noreturn]] inline void throw_errno(const std::string& what) {
+  throw std::system_error(errno, std::generic_category(), what);
+}
+
+/// Runs `call` until it stops failing with EINTR; returns its last result.
+template <class Call>
+auto retry_eintr(Call&& call) {
+  for (;;) {
+    auto result = call();
+    if (result != -1 || errno != EINTR) return result;
+  }
+}
+
+/// A move-only owner of a file descriptor (-1 when empty).
+class unique_fd {
+ public:
+  constexpr unique_fd() noexcept = default;
+  constexpr explicit unique_fd(int fd) noexcept : fd_(fd) {}
+  unique_fd(unique_fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  unique_fd& operator=(unique_fd&& other) noexcept {
+    if (this != &other) reset(std::exchange(other.fd_, -1));
+    return *this;
+  }
+  unique_fd(const unique_fd&) = delete;
+  unique_fd& operator=(const unique_fd&) = delete;
+  ~unique_fd() { reset(); }
+
+  [[nodiscard]] int get() const noexcept { return fd_; }
+  [[nodiscard]] explicit operator bool() const noexcept { return fd_ >= 0; }
+  [[nodiscard]] int release() noexcept { return std::exchange(fd_, -1); }
+  /// Closes the held descriptor (errors of close(2) are not reportable and are ignored: the fd is
+  /// released by the kernel in every case on Linux).
+  void reset(int fd = -1) noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+/// A point on CLOCK_MONOTONIC, or "never" (wait forever). Computed once per blocking call and
+/// re-used across retries, so spurious wakeups never extend a timeout.
+class deadline {
+ public:
+  using clock = std::chrono::steady_clock;
+  deadline() noexcept = default;  // never
+  explicit deadline(std::optional<std::chrono::nanoseconds> timeout) noexcept {
+    if (timeout) at_ = clock::now() + *timeout;
+  }
+  [[nodiscard]] bool never() const noexcept { return !at_; }
+  [[nodiscard]] bool expired() const noexcept { return at_ && clock::now() >= *at_; }
+  /// Milliseconds for poll(2), rounded up so a wait never ends early; -1 means forever.
+  [[nodiscard]] int poll_ms() const noexcept {
+    if (!at_) return -1;
+    const auto left = *at_ - clock::now();
+    if (left <= clock::duration::zero()) return 0;
+    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
+    return ms > 1'000'000 ? 1'000'000 : static_cast<int>(ms);
+  }
+
+ private:
+  std::optional<clock::time_point> at_;
+};
+
+/// Waits until `fd` reports one of `events` or the deadline passes. Returns false on timeout.
+inline bool poll_fd(int fd, short events, const deadline& until, const char* what) {
+  for (;;) {
+    pollfd p{fd, events, 0};
+    const int rc = ::poll(&p, 1, until.poll_ms());
+    if (rc > 0) return true;
+    if (rc == 0) {
+      if (until.never()) continue;
+      if (until.expired()) return false;
+      continue;  // poll's millisecond rounding woke us a little early
+    }
+    if (errno != EINTR) throw_errno(std::string("poll ") + what);
+  }
+}
+
+/// Writes all of `data`, retrying on EINTR and short writes. MSG_NOSIGNAL on sockets so a dead
+/// peer is an EPIPE error, never a SIGPIPE that kills the caller.
+inline void write_all(int fd, const void* data, std::size_t size, const char* what) {
+  const auto* p = static_cast<const std::byte*>(data);
+  while (size > 0) {
+    ssize_t n = ::send(fd, p, size, MSG_NOSIGNAL);
+    if (n == -1 && errno == ENOTSOCK) n = ::write(fd, p, size);
+    if (n == -1) {
+      if (errno == EINTR) continue;
+      throw_errno(std::string("write ") + what);
+    }
+    p += n;
+    size -= static_cast<std::size_t>(n);
+  }
+}
+
+/// Outcome of read_exact.
+enum class read_status { ok, eof, timeout };
+
+/// Reads exactly `size` bytes unless the peer closes first (eof, also for a connection reset) or the
+/// deadline passes (timeout).
+inline read_status read_exact(int fd, void* out, std::size_t size, const deadline& until,
+                              const char* what) {
+  auto* p = static_cast<std::byte*>(out);
+  while (size > 0) {
+    if (!until.never() && !poll_fd(fd, POLLIN, until, what)) return read_status::timeout;
+    const ssize_t n = ::read(fd, p, size);
+    if (n == 0) return read_status::eof;
+    if (n == -1) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      if (errno == ECONNRESET) return read_status::eof;  // the peer died with our data unread
+      throw_errno(std::string("read ") + what);
+    }
+    p += n;
+    size -= static_cast<std::size_t>(n);
+  }
+  return read_status::ok;
+}
+
+/// Sends `data` (at least one byte) together with `fds` as SCM_RIGHTS ancillary data.
+inline void send_with_fds(int sock, std::span<const std::byte> data, std::span<const int> fds,
+                          const char* what) {
+  constexpr std::size_t max_fds = 8;
+  if (fds.size() > max_fds || data.empty()) {
+    throw std::invalid_argument("send_with_fds: 1+ bytes and at most 8 descriptors");
+  }
+  iovec iov{const_cast<std::byte*>(data.data()), data.size()};
+  alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * max_fds)> control{};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (!fds.empty()) {
+    msg.msg_control = control.data();
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    std::memcpy(CMSG_DATA(cmsg), fds.data(), sizeof(int) * fds.size());
+  }
+  const ssize_t n = retry_eintr([&] { return ::sendmsg(sock, &msg, MSG_NOSIGNAL); });
+  if (n == -1) throw_errno(std::string("sendmsg ") + what);
+  const auto sent = static_cast<std::size_t>(n);
+  if (sent < data.size()) write_all(sock, data.data() + sent, data.size() - sent, what);
+}
+
+/// Receives exactly data.size() bytes; descriptors arriving with them are appended to `fds`
+/// (owned, close-on-exec). Returns eof/timeout like read_exact.
+inline read_status recv_with_fds(int sock, std::span<std::byte> data, std::vector<unique_fd>& fds,
+                                 const deadline& until, const char* what) {
+  std::size_t got = 0;
+  while (got < data.size()) {
+    if (!until.never() && !poll_fd(sock, POLLIN, until, what)) return read_status::timeout;
+    iovec iov{data.data() + got, data.size() - got};
+    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * 8)> control{};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+    const ssize_t n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    if (n == -1) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      if (errno == ECONNRESET) return read_status::eof;
+      throw_errno(std::string("recvmsg ") + what);
+    }
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (std::size_t i = 0; i < count; ++i) {
+        int fd = -1;
+        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+        fds.emplace_back(fd);
+      }
+    }
+    if (n == 0) return read_status::eof;
+    got += static_cast<std::size_t>(n);
+  }
+  return read_status::ok;
+}
+
+/// A connected AF_UNIX stream socket pair, both ends close-on-exec.
+inline std::pair<unique_fd, unique_fd> socket_pair(const char* what) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
+    throw_errno(std::string("socketpair ") + what);
+  }
+  return {unique_fd(sv[0]), unique_fd(sv[1])};
+}
+
+/// A pipe (read end, write end), both close-on-exec.
+inline std::pair<unique_fd, unique_fd> make_pipe(const char* what) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) == -1) throw_errno(std::string("pipe2 ") + what);
+  return {unique_fd(p[0]), unique_fd(p[1])};
+}
+
+/// pidfd_open(2): a descriptor that refers to process `pid` and becomes readable when it ends.
+inline unique_fd pidfd_open(pid_t pid) {
+  const long fd = ::syscall(SYS_pidfd_open, pid, 0);
+  if (fd == -1) throw_errno("pidfd_open pid " + std::to_string(pid));
+  ::fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
+  return unique_fd(static_cast<int>(fd));
+}
+
+/// pidfd_send_signal(2). Returns false when the process has already ended (ESRCH).
+inline bool pidfd_send_signal(int pidfd, int sig) {
+  if (::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) == 0) return true;
+  if (errno == ESRCH) return false;
+  throw_errno("pidfd_send_signal signal " + std::to_string(sig));
+}
+
+#ifndef P_PIDFD
+inline constexpr idtype_t P_PIDFD = static_cast<idtype_t>(3);
+#endif
+
+/// Python's exit code for a siginfo from waitid: the exit status, or -N for signal N.
+inline int exitcode_from(const siginfo_t& info) noexcept {
+  return info.si_code == CLD_EXITED ? info.si_status : -info.si_status;
+}
+
+/// Python's exit code for a wait(2) status word.
+inline int exitcode_from_status(int status) noexcept {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return -WTERMSIG(status);
+  return 255;
+}
+
+/// Reaps the child behind `pidfd` if it has ended (or waits for it when `block`). Returns its
+/// Python exit code, or nullopt when it is still running.
+inline std::optional<int> reap_pidfd(int pidfd, bool block) {
+  siginfo_t info{};
+  const int flags = WEXITED | (block ? 0 : WNOHANG);
+  const int rc = retry_eintr([&] {
+    return ::waitid(P_PIDFD, static_cast<id_t>(pidfd), &info, flags);
+  });
+  if (rc == -1) throw_errno("waitid pidfd " + std::to_string(pidfd));
+  if (info.si_pid == 0) return std::nullopt;
+  return exitcode_from(info);
+}
+
+}  // namespace multiprocessing::detail

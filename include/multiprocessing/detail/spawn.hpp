@@ -1,0 +1,407 @@
+// SPDX-License-Identifier: MIT
+// multiprocessing/detail/spawn.hpp
+//
+// Starting a child from a fresh execution of the same program (spawn), and the fork server that
+// forks such children on request (forkserver).
+//
+// spawn: posix_spawn(/proc/self/exe, parent's argv, environ + MP_SPAWN_FD=<fd>). The child's main()
+// calls mp::freeze_support(), which finds the variable, reads the request from <fd>, checks that
+// it runs the same binary, rebuilds the target, acknowledges, runs it and _exit()s.
+//
+// forkserver: the server is a spawned child (MP_FORKSERVER_FD=<fd>) that only forks. A request is a
+// one-byte message carrying descriptors: a socket for the child's handshake, the write end of a
+// pipe for its exit code, and the client's current stdout and stderr (flagged in the byte), which
+// the child uses instead of the server's. The server forks, answers with the child's pid and pidfd, reaps it
+// through the pidfd and writes its exit code into the pipe. The child runs exactly the spawn
+// handshake, with the client, over the socket it was given.
+//
+// Wire format of a request (both methods): u64 length (sent with the parent's pidfd as SCM_RIGHTS)
+// followed by the payload: u32 magic, u32 version, code_ref of the decoder, child_identity, then the
+// decoder's own bytes. Answer: u8 status (0 ok, 1 failed), u32 length, message.
+// Every step has a deadline (MP_HANDSHAKE_TIMEOUT seconds, default 30): a broken spawn reports
+// why instead of hanging.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <unistd.h>
+
+#include "../errors.hpp"
+#include "../serialize.hpp"
+#include "child.hpp"
+#include "code_ref.hpp"
+#include "posix.hpp"
+#include "runtime.hpp"
+#include "target.hpp"
+
+extern char** environ;  // NOLINT: POSIX
+
+namespace multiprocessing::detail {
+
+inline constexpr const char* spawn_env = "MP_SPAWN_FD";
+inline constexpr const char* forkserver_env = "MP_FORKSERVER_FD";
+inline constexpr std::uint32_t spawn_magic = 0x4d505350;  // "MPSP"
+inline constexpr std::uint32_t spawn_version = 1;
+inline constexpr std::uint64_t max_request_size = std::uint64_t{1} << 34;  // 16 GiB
+
+/// How long each handshake step may take: MP_HANDSHAKE_TIMEOUT (seconds) or 30 s.
+[[nodiscard]] inline std::chrono::nanoseconds handshake_timeout() {
+  if (const char* v = std::getenv("MP_HANDSHAKE_TIMEOUT")) {
+    char* end = nullptr;
+    const double s = std::strtod(v, &end);
+    if (end != v && s > 0 && s < 1e6) {
+      return std::chrono::ceil<std::chrono::nanoseconds>(std::chrono::duration<double>(s));
+    }
+  }
+  return std::chrono::seconds(30);
+}
+
+/// The command line this process was started with (so a spawned child's main() sees the same).
+[[nodiscard]] inline std::vector<std::string> own_argv() {
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  const std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::string> args;
+  std::string current;
+  for (char c : all) {
+    if (c == '\0') {
+      args.push_back(std::move(current));
+      current.clear();
+    } else {
+      current += c;
+    }
+  }
+  if (!current.empty()) args.push_back(std::move(current));
+  if (args.empty()) args.emplace_back("/proc/self/exe");
+  return args;
+}
+
+/// posix_spawn of this very binary with `env_name`=<fd> added to the environment and `fd` kept
+/// open in the child (every other close-on-exec descriptor is closed by exec).
+[[nodiscard]] inline pid_t spawn_self(int fd, const char* env_name) {
+  std::vector<std::string> args = own_argv();
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  std::string marker = std::string(env_name) + "=" + std::to_string(fd);
+  std::vector<char*> envp;
+  const std::string prefix = std::string(env_name) + "=";
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    if (std::string_view(*e).starts_with(prefix)) continue;
+    envp.push_back(*e);
+  }
+  envp.push_back(marker.data());
+  envp.push_back(nullptr);
+
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  ::posix_spawn_file_actions_init(&actions);
+  ::posix_spawnattr_init(&attr);
+  // dup2(fd, fd) in a spawn file action clears close-on-exec on that one descriptor (glibc >= 2.29).
+  ::posix_spawn_file_actions_adddup2(&actions, fd, fd);
+  sigset_t none;
+  sigemptyset(&none);
+  ::posix_spawnattr_setsigmask(&attr, &none);
+  ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+  pid_t pid = 0;
+  const int rc = ::posix_spawn(&pid, "/proc/self/exe", &actions, &attr, argv.data(), envp.data());
+  ::posix_spawn_file_actions_destroy(&actions);
+  ::posix_spawnattr_destroy(&attr);
+  if (rc != 0) {
+    errno = rc;
+    throw_errno("posix_spawn /proc/self/exe");
+  }
+  return pid;
+}
+
+/// The bytes of a spawn request for `target` started as `who`.
+[[nodiscard]] inline std::vector<std::byte> spawn_request(const target_base& target,
+                                                          const child_identity& who) {
+  serialize::Writer out;
+  out.save(spawn_magic);
+  out.save(spawn_version);
+  out.save(target.spawn_entry());
+  out.save(who);
+  target.encode(out);
+  return std::move(out).take();
+}
+
+/// Parent side of the handshake: sends the request and waits for the child's answer. Returns ""
+/// on success, otherwise why the child could not start ("eof" handling is left to the caller
+/// through `child_gone`).
+struct handshake_result {
+  enum { ok, refused, gone, timed_out } outcome = ok;
+  std::string message;
+};
+
+inline handshake_result parent_handshake(int sock, std::span<const std::byte> request,
+                                         int parent_pidfd) {
+  const deadline until(handshake_timeout());
+  const std::uint64_t length = request.size();
+  try {
+    const int fds[] = {parent_pidfd};
+    send_with_fds(sock, std::as_bytes(std::span(&length, 1)),
+                  parent_pidfd >= 0 ? std::span<const int>(fds) : std::span<const int>(), "spawn request");
+    // The socket buffer may be smaller than the request; the child reads as we write. A child
+    // that never reads (it does not call freeze_support) is caught by the deadline.
+    std::size_t sent = 0;
+    while (sent < request.size()) {
+      if (!poll_fd(sock, POLLOUT, until, "spawn request")) return {handshake_result::timed_out, {}};
+      const ssize_t n = ::send(sock, request.data() + sent, request.size() - sent,
+                               MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n == -1) {
+        if (errno == EINTR || errno == EAGAIN) continue;
+        if (errno == EPIPE || errno == ECONNRESET) return {handshake_result::gone, {}};
+        throw_errno("send spawn request");
+      }
+      sent += static_cast<std::size_t>(n);
+    }
+  } catch (const std::system_error& e) {
+    if (e.code() == std::errc::broken_pipe || e.code() == std::errc::connection_reset) {
+      return {handshake_result::gone, {}};
+    }
+    throw;
+  }
+  std::uint8_t status = 0;
+  std::uint32_t size = 0;
+  read_status rs = read_exact(sock, &status, 1, until, "spawn answer");
+  if (rs == read_status::ok) rs = read_exact(sock, &size, sizeof size, until, "spawn answer");
+  if (rs == read_status::timeout) return {handshake_result::timed_out, {}};
+  if (rs == read_status::eof) return {handshake_result::gone, {}};
+  if (status == 0) return {};
+  std::string message(std::min<std::uint32_t>(size, 1u << 16), '\0');
+  if (read_exact(sock, message.data(), message.size(), until, "spawn answer") != read_status::ok) {
+    message = "(message lost)";
+  }
+  return {handshake_result::refused, std::move(message)};
+}
+
+/// Child side of the handshake, then the child's whole life. Never returns.
+[[noreturn]] inline void spawn_child_main(unique_fd sock) noexcept {
+  auto answer = [&](std::uint8_t status, const std::string& message) {
+    const auto size = static_cast<std::uint32_t>(message.size());
+    try {
+      write_all(sock.get(), &status, 1, "spawn answer");
+      write_all(sock.get(), &size, sizeof size, "spawn answer");
+      write_all(sock.get(), message.data(), message.size(), "spawn answer");
+    } catch (...) {  // the parent gave up on us: nothing left to tell
+    }
+  };
+  std::unique_ptr<target_base> target;
+  try {
+    const deadline until(handshake_timeout());
+    std::uint64_t length = 0;
+    std::vector<unique_fd> fds;
+    if (recv_with_fds(sock.get(), std::as_writable_bytes(std::span(&length, 1)), fds, until,
+                      "spawn request") != read_status::ok) {
+      ::_exit(1);  // the parent is gone or never wrote: nobody to report to
+    }
+    if (length > max_request_size) {
+      answer(1, "spawn request of " + std::to_string(length) + " bytes exceeds the limit");
+      ::_exit(1);
+    }
+    std::vector<std::byte> request(static_cast<std::size_t>(length));
+    if (read_exact(sock.get(), request.data(), request.size(), until, "spawn request") !=
+        read_status::ok) {
+      ::_exit(1);
+    }
+    serialize::Reader in(request);
+    if (in.load<std::uint32_t>() != spawn_magic || in.load<std::uint32_t>() != spawn_version) {
+      throw ProcessError("spawn request has an unknown format (different library version?)");
+    }
+    const auto entry = in.load<code_ref>();
+    auto who = in.load<child_identity>();
+    spawn_decoder decode = nullptr;
+    const std::uintptr_t addr = resolve_code_ref(entry);
+    std::memcpy(&decode, &addr, sizeof decode);
+    target = decode(in);
+    if (in.remaining() != 0) throw SerializationError("spawn request has trailing bytes");
+    become_child(who, fds.empty() ? unique_fd() : std::move(fds.front()));
+  } catch (const std::exception& e) {
+    answer(1, e.what());
+    ::_exit(1);
+  } catch (...) {
+    answer(1, "unknown error while decoding the spawn request");
+    ::_exit(1);
+  }
+  answer(0, {});
+  sock.reset();
+  run_child([&] { target->invoke(); });
+}
+
+/// Who the parent is, for the child's runtime.
+[[nodiscard]] inline child_identity identity_for_child(const process_state& child) {
+  runtime& rt = runtime::get();
+  std::lock_guard lock(rt.mu);
+  child_identity who;
+  who.name = child.name;
+  who.identity = child.identity;
+  who.daemon = child.daemon;
+  who.authkey = rt.self->authkey;
+  who.parent_pid = ::getpid();
+  who.parent_name = rt.self->name;
+  who.method = rt.method;
+  return who;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fork server.
+
+/// The server's whole life: fork on request, reap through pidfds, report exit codes. Single
+/// threaded; ends when the client's control socket closes (the client exited or was killed).
+[[noreturn]] inline void forkserver_main(unique_fd control) noexcept {
+  ::signal(SIGINT, SIG_IGN);  // Ctrl-C goes to the client's process group, not to us
+  struct child_rec {
+    unique_fd pidfd;
+    unique_fd status;
+  };
+  std::vector<child_rec> children;
+  try {
+    const std::uint8_t ready = 1;
+    write_all(control.get(), &ready, 1, "forkserver ready");
+    for (;;) {
+      std::vector<pollfd> fds{{control.get(), POLLIN, 0}};
+      for (auto& c : children) fds.push_back({c.pidfd.get(), POLLIN, 0});
+      if (::poll(fds.data(), fds.size(), -1) == -1) {
+        if (errno == EINTR) continue;
+        throw_errno("poll forkserver");
+      }
+      for (std::size_t i = fds.size() - 1; i >= 1; --i) {
+        if (fds[i].revents == 0) continue;
+        auto& c = children[i - 1];
+        const std::optional<int> code = reap_pidfd(c.pidfd.get(), true);
+        const std::int32_t value = code.value_or(255);
+        try {
+          write_all(c.status.get(), &value, sizeof value, "forkserver exit code");
+        } catch (const std::system_error&) {  // the client closed its end: nobody to tell
+        }
+        children.erase(children.begin() + static_cast<std::ptrdiff_t>(i - 1));
+      }
+      if (fds[0].revents == 0) continue;
+      std::uint8_t request = 0;
+      std::vector<unique_fd> passed;
+      if (recv_with_fds(control.get(), std::as_writable_bytes(std::span(&request, 1)), passed,
+                        deadline(), "forkserver request") != read_status::ok) {
+        break;  // the client is gone
+      }
+      const std::size_t expected = std::size_t{2} + ((request & 1u) != 0 ? 1u : 0u) + ((request & 2u) != 0 ? 1u : 0u);
+      if (passed.size() != expected) continue;
+      const pid_t pid = ::fork();
+      if (pid == 0) {
+        ::signal(SIGINT, SIG_DFL);
+        control.reset();
+        children.clear();
+        passed[1].reset();
+        // The client's stdout/stderr as they are now, not as they were when the server started.
+        std::size_t next = 2;
+        if ((request & 1u) != 0) ::dup2(passed[next++].get(), STDOUT_FILENO);
+        if ((request & 2u) != 0) ::dup2(passed[next++].get(), STDERR_FILENO);
+        spawn_child_main(std::move(passed[0]));
+      }
+      std::int32_t reply = pid;
+      unique_fd pidfd;
+      if (pid > 0) pidfd = pidfd_open(pid);
+      const int out[] = {pidfd.get()};
+      send_with_fds(control.get(), std::as_bytes(std::span(&reply, 1)),
+                    pid > 0 ? std::span<const int>(out) : std::span<const int>(), "forkserver reply");
+      if (pid > 0) children.push_back({std::move(pidfd), std::move(passed[1])});
+    }
+  } catch (...) {
+  }
+  ::_exit(0);
+}
+
+/// A child forked by the fork server: its pid, a pidfd (for signals and waiting) and the pipe on
+/// which the server reports its exit code.
+struct forkserver_child {
+  pid_t pid = 0;
+  unique_fd pidfd;
+  unique_fd status;
+};
+
+/// Starts this process's fork server if it is not running. Caller holds rt.forkserver.mu.
+inline void ensure_forkserver(runtime::forkserver_link& link) {
+  if (link.control) return;
+  auto [mine, theirs] = socket_pair("forkserver control");
+  const pid_t pid = spawn_self(theirs.get(), forkserver_env);
+  theirs.reset();
+  unique_fd pidfd = pidfd_open(pid);
+  std::uint8_t ready = 0;
+  const read_status rs =
+      read_exact(mine.get(), &ready, 1, deadline(handshake_timeout()), "forkserver ready");
+  if (rs != read_status::ok) {
+    pidfd_send_signal(pidfd.get(), SIGKILL);
+    const auto code = reap_pidfd(pidfd.get(), true);
+    throw ProcessError(
+        "the fork server did not start (" +
+        std::string(rs == read_status::timeout ? "no answer in time"
+                                               : "exit code " + std::to_string(code.value_or(255))) +
+        "): does main() begin with mp::freeze_support()?");
+  }
+  link.control = std::move(mine);
+  link.pidfd = std::move(pidfd);
+  link.pid = pid;
+}
+
+/// Stops the fork server (closing its control socket ends it) and reaps it.
+inline void stop_forkserver(runtime::forkserver_link& link) noexcept {
+  if (!link.control) return;
+  link.control.reset();
+  try {
+    if (!poll_fd(link.pidfd.get(), POLLIN, deadline(std::chrono::seconds(2)), "forkserver exit")) {
+      pidfd_send_signal(link.pidfd.get(), SIGKILL);
+    }
+    reap_pidfd(link.pidfd.get(), true);
+  } catch (...) {
+  }
+  link.pidfd.reset();
+  link.pid = 0;
+}
+
+/// Asks the fork server for a child whose handshake runs over `child_sock`. Restarts a server
+/// that died once.
+[[nodiscard]] inline forkserver_child forkserver_fork(int child_sock) {
+  runtime::forkserver_link& link = runtime::get().forkserver;
+  std::lock_guard lock(link.mu);
+  for (int attempt = 0;; ++attempt) {
+    ensure_forkserver(link);
+    auto [status_r, status_w] = make_pipe("forkserver exit code");
+    // Request byte: bit 0 = our stdout follows, bit 1 = our stderr follows.
+    std::uint8_t request = 0;
+    std::vector<int> fds{child_sock, status_w.get()};
+    for (const int stdio : {STDOUT_FILENO, STDERR_FILENO}) {
+      if (::fcntl(stdio, F_GETFD) == -1) continue;
+      request = static_cast<std::uint8_t>(request | (stdio == STDOUT_FILENO ? 1u : 2u));
+      fds.push_back(stdio);
+    }
+    std::int32_t pid = 0;
+    std::vector<unique_fd> got;
+    read_status rs = read_status::eof;
+    try {
+      send_with_fds(link.control.get(), std::as_bytes(std::span(&request, 1)), fds, "forkserver request");
+      rs = recv_with_fds(link.control.get(), std::as_writable_bytes(std::span(&pid, 1)), got,
+                         deadline(handshake_timeout()), "forkserver reply");
+    } catch (const std::system_error&) {
+      rs = read_status::eof;
+    }
+    if (rs == read_status::ok && pid > 0 && got.size() == 1) {
+      return {pid, std::move(got.front()), std::move(status_r)};
+    }
+    if (rs == read_status::ok && pid <= 0) throw ProcessError("the fork server could not fork");
+    stop_forkserver(link);
+    if (attempt == 1) throw ProcessError("the fork server is not answering");
+  }
+}
+
+}  // namespace multiprocessing::detail

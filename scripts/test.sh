@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Builds and runs the test suite twice:
+#   build/       warnings as errors (-DMP_WERROR=ON), every test; tests labelled `slow` only when
+#                CI=true or MP_SLOW=1
+#   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer, without the `slow`, `consumers`
+#                and `compile_fail` labels (those do not exercise the library's run time)
+# Ends with "N passed, N failed" over both runs; exits non-zero if any build or test failed.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+
+bash scripts/setup.sh || exit 1
+
+passed=0
+failed=0
+broken=()  # builds that did not configure or compile
+
+# run_suite <build dir> <ctest label-exclude regex or ""> <cmake args...>
+run_suite() {
+  local dir=$1 exclude=$2
+  shift 2
+  echo "== $dir: configure and build"
+  if ! cmake -S . -B "$dir" -G Ninja "$@" >"$dir/configure.log" 2>&1; then
+    cat "$dir/configure.log"
+    broken+=("$dir (configure)")
+    return
+  fi
+  if ! cmake --build "$dir"; then
+    broken+=("$dir (build)")
+    return
+  fi
+  echo "== $dir: ctest${exclude:+ (excluding labels: $exclude)}"
+  local log="$dir/ctest.log"
+  ctest --test-dir "$dir" --output-on-failure -j2 ${exclude:+-LE "$exclude"} 2>&1 | tee "$log"
+  # "97% tests passed, 1 tests failed out of 33"; no such line when no test was selected.
+  local summary
+  summary=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1)
+  if [[ $summary =~ ([0-9]+)\ tests?\ failed\ out\ of\ ([0-9]+) ]]; then
+    failed=$((failed + BASH_REMATCH[1]))
+    passed=$((passed + BASH_REMATCH[2] - BASH_REMATCH[1]))
+  elif ! grep -q 'No tests were found' "$log"; then
+    broken+=("$dir (ctest did not report a summary)")
+  fi
+}
+
+if [[ ${CI:-} == true || ${MP_SLOW:-} == 1 ]]; then
+  main_exclude=""
+else
+  main_exclude="slow"
+fi
+mkdir -p build build-asan  # for the configure logs
+
+run_suite build "$main_exclude" -DCMAKE_BUILD_TYPE=Release -DMP_WERROR=ON
+
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
+run_suite build-asan "slow|consumers|compile_fail" -DCMAKE_BUILD_TYPE=Debug \
+  -DMP_SANITIZE="address;undefined" -DMP_BUILD_BENCHMARKS=OFF
+
+for what in "${broken[@]}"; do
+  echo "FAILED: $what"
+done
+echo "$passed passed, $failed failed"
+((failed == 0 && ${#broken[@]} == 0))

@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: MIT
+// Small helpers shared by the tests: temporary directories, stdout/stderr capture around a call
+// (children inherit the redirected descriptors), elapsed time, and waiting for an unrelated pid.
+#pragma once
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+namespace test_support {
+
+inline std::chrono::steady_clock::duration elapsed_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::steady_clock::now() - t0;
+}
+
+/// A fresh directory under $TMPDIR, removed with everything in it at scope exit.
+class temp_dir {
+ public:
+  temp_dir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "mp-test-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = tmpl;
+  }
+  temp_dir(const temp_dir&) = delete;
+  temp_dir& operator=(const temp_dir&) = delete;
+  ~temp_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  [[nodiscard]] const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+/// Runs `body` with descriptor `fd` redirected to `file`, then restores it.
+template <class Body>
+void redirect_fd(int fd, const std::string& file, Body&& body) {
+  std::fflush(nullptr);
+  const int saved = ::dup(fd);
+  const int target = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  ::dup2(target, fd);
+  ::close(target);
+  try {
+    body();
+  } catch (...) {
+    std::fflush(nullptr);
+    ::dup2(saved, fd);
+    ::close(saved);
+    throw;
+  }
+  std::fflush(nullptr);
+  ::dup2(saved, fd);
+  ::close(saved);
+}
+
+template <class Body>
+void redirect_stdout(const std::string& file, Body&& body) {
+  redirect_fd(STDOUT_FILENO, file, std::forward<Body>(body));
+}
+
+/// Runs `body` with stderr going to a temporary file and returns what was written there.
+template <class Body>
+std::string capture_stderr(Body&& body) {
+  const std::string file =
+      (std::filesystem::temp_directory_path() / ("mp-stderr-" + std::to_string(::getpid()))).string();
+  redirect_fd(STDERR_FILENO, file, std::forward<Body>(body));
+  std::stringstream text;
+  text << std::ifstream(file).rdbuf();
+  std::filesystem::remove(file);
+  return text.str();
+}
+
+/// True when process `pid` (not necessarily our child) has ended within `limit`.
+inline bool wait_pid_gone(pid_t pid, std::chrono::milliseconds limit) {
+  const long fd = ::syscall(SYS_pidfd_open, pid, 0);
+  if (fd < 0) return errno == ESRCH;
+  pollfd p{static_cast<int>(fd), POLLIN, 0};
+  const int rc = ::poll(&p, 1, static_cast<int>(limit.count()));
+  ::close(static_cast<int>(fd));
+  return rc == 1;
+}
+
+}  // namespace test_support
