@@ -403,7 +403,45 @@ TEST_CASE("Process: a subclass overriding run() works under fork and is refused 
 
   mp::set_start_method("spawn", true);
   Downloader s(20);
-  CHECK_THROWS_WITH(s.start(), Catch::Contains("Downloader") && Catch::Contains("overrides run()"));
+  CHECK_THROWS_WITH(s.start(), Catch::Contains("Downloader") && Catch::Contains("overrides run()") &&
+                                   Catch::Contains("SpawnableProcess"));
+  mp::set_start_method("fork", true);
+}
+
+namespace {
+class ClockProcess : public mp::SpawnableProcess<ClockProcess> {
+ public:
+  ClockProcess() = default;
+  ClockProcess(int ticks, std::string label) : ticks_(ticks), label_(std::move(label)) {}
+  void run() override {
+    // Members crossed the boundary; in the child this object is the current process.
+    const bool self = mp::current_process().pid() == ::getpid() && pid() == ::getpid() &&
+                      name() == mp::current_process().name();
+    std::exit(self && label_ == "tick" ? ticks_ : 99);
+  }
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(ticks_, label_);
+  }
+
+ private:
+  int ticks_ = 0;
+  std::string label_;
+};
+}  // namespace
+
+TEST_CASE("Process: a SpawnableProcess subclass runs under every start method",
+          "[process][fork][spawn][forkserver]") {
+  for (const char* method : {"fork", "spawn", "forkserver"}) {
+    INFO(method);
+    mp::set_start_method(method, true);
+    ClockProcess clock(5, "tick");
+    clock.name("clock");
+    clock.start();
+    CHECK(clock.join(30s));
+    CHECK(clock.exitcode() == 5);
+    CHECK(clock.name() == "clock");
+  }
   mp::set_start_method("fork", true);
 }
 

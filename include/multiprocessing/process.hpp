@@ -81,7 +81,8 @@ class Process {
   virtual ~Process() = default;
 
   /// The child's body. Python: Process.run(). Calls the target; override it in a subclass.
-  /// Subclasses that override run() can be started under fork only (their run() cannot cross exec).
+  /// A subclass that overrides run() starts under fork as it is; to start under spawn or
+  /// forkserver it derives from SpawnableProcess<Derived> instead, which carries it across exec.
   virtual void run();
 
   /// Starts the child. Python: Process.start().
@@ -139,7 +140,14 @@ class Process {
   friend std::vector<Process> active_children();
   friend class Context;
 
+  template <class Derived>
+  friend class SpawnableProcess;
+
   explicit Process(std::shared_ptr<detail::process_state> state) : state_(std::move(state)) {}
+  /// The body to send across exec when a subclass overrides run(); only SpawnableProcess has one.
+  [[nodiscard]] virtual std::unique_ptr<detail::target_base> subclass_target() const { return nullptr; }
+  /// In a child: this object is now the current process (Python rebinds _current_process).
+  void become_current_process() { state_ = detail::runtime::get().self; }
   void init_child_state();
   [[nodiscard]] detail::process_state& state() const;
   void use_start_method(detail::start_method method) { state().method = method; }
@@ -149,6 +157,64 @@ class Process {
 
   std::shared_ptr<detail::process_state> state_;
   std::shared_ptr<detail::target_base> target_;
+};
+
+/// A Process subclass that can also start under spawn and forkserver (Python pickles the Process
+/// object; C++ needs the subclass's type and a way to copy its members):
+///
+///   class Downloader : public mp::SpawnableProcess<Downloader> {
+///    public:
+///     Downloader() = default;                       // the child default-constructs, then loads
+///     explicit Downloader(int seconds) : seconds_(seconds) {}
+///     void run() override { ... }
+///     template <class Archive> void serialize(Archive& ar) { ar(seconds_); }
+///    private:
+///     int seconds_ = 0;
+///   };
+///
+/// Derived must be default-constructible and have a member serialize(Archive&) listing the members
+/// run() needs; the child rebuilds a Derived from them and calls run() on it.
+template <class Derived>
+class SpawnableProcess : public Process {
+ public:
+  using Process::Process;
+
+ private:
+  struct body final : detail::target_base {
+    explicit body(const Derived* self) : self_(self) {}
+    void invoke() override {
+      owned_->become_current_process();
+      owned_->run();
+    }
+    [[nodiscard]] std::string spawn_obstacle() const override { return {}; }
+    [[nodiscard]] detail::code_ref spawn_entry() const override {
+      return detail::make_code_ref(detail::code_address(&decode));
+    }
+    void encode(serialize::Writer& out) const override {
+      const_cast<Derived*>(self_)->serialize(out);  // serialize(Archive&) is non-const by convention
+    }
+    static std::unique_ptr<detail::target_base> decode(serialize::Reader& in) {
+      auto result = std::make_unique<body>(nullptr);
+      result->owned_ = std::make_unique<Derived>();
+      result->owned_->serialize(in);
+      return result;
+    }
+    const Derived* self_;
+    std::unique_ptr<Derived> owned_;  // in the child
+  };
+
+  [[nodiscard]] std::unique_ptr<detail::target_base> subclass_target() const final {
+    static_assert(std::is_base_of_v<SpawnableProcess, Derived>,
+                  "mp: SpawnableProcess<Derived> must be the base of Derived itself");
+    static_assert(std::default_initializable<Derived>,
+                  "mp: a SpawnableProcess subclass must be default-constructible (the spawned "
+                  "child constructs one, then loads its members)");
+    static_assert(detail::has_member_serialize<Derived>,
+                  "mp: a SpawnableProcess subclass needs a member template <class Archive> void "
+                  "serialize(Archive& ar) { ar(members...); }");
+    if (typeid(*this) != typeid(Derived)) return nullptr;  // a further subclass: not ours to copy
+    return std::make_unique<body>(static_cast<const Derived*>(this));
+  }
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -344,7 +410,7 @@ inline void Process::start_fork(detail::process_state& st) {
   if (pid == -1) detail::throw_errno("fork " + who.name);
   if (pid == 0) {
     detail::become_child(who, std::move(rt.self_pidfd));
-    state_ = rt.self;  // in the child this object is the current process, as in Python
+    become_current_process();  // as in Python: in the child, this object is the current process
     detail::run_child([this] { run(); });
   }
   std::lock_guard lock(st.mu);
@@ -360,20 +426,26 @@ inline void Process::start_fork(detail::process_state& st) {
 
 inline void Process::start_exec(detail::process_state& st, detail::start_method method) {
   const std::string how(detail::to_string(method));
+  std::unique_ptr<detail::target_base> subclass;
   if (typeid(*this) != typeid(Process)) {
-    throw ProcessError("cannot start " + st.name + " under " + how + ": " +
-                       detail::demangle(typeid(*this).name()) +
-                       " overrides run(), which cannot cross exec; use the fork start method or "
-                       "pass the work as a target");
+    subclass = subclass_target();
+    if (!subclass) {
+      throw ProcessError("cannot start " + st.name + " under " + how + ": " +
+                         detail::demangle(typeid(*this).name()) +
+                         " overrides run(), which cannot cross exec; derive it from "
+                         "mp::SpawnableProcess<" + detail::demangle(typeid(*this).name()) +
+                         "> (with a serialize() member), use fork, or pass the work as a target");
+    }
+  } else if (!target_) {
+    target_ = detail::bind_target(+[] {});
   }
-  if (!target_) target_ = detail::bind_target(+[] {});
-  if (std::string why = target_->spawn_obstacle(); !why.empty()) {
+  const detail::target_base& body = subclass ? *subclass : *target_;
+  if (std::string why = body.spawn_obstacle(); !why.empty()) {
     throw ProcessError("cannot start " + st.name + " under " + how + ": " + why);
   }
   detail::runtime& rt = detail::runtime::get();
   const int parent_pidfd = rt.own_pidfd();
-  const std::vector<std::byte> request =
-      detail::spawn_request(*target_, detail::identity_for_child(st));
+  const std::vector<std::byte> request = detail::spawn_request(body, detail::identity_for_child(st));
 
   auto [mine, theirs] = detail::socket_pair("spawn handshake");
   pid_t pid = 0;
