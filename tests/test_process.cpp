@@ -475,3 +475,16 @@ TEST_CASE("Process: a spawned child refuses code from a different binary", "[pro
   missing.object = "/nonexistent/libnothing.so";
   CHECK_THROWS_AS(mp::detail::resolve_code_ref(missing), mp::ProcessError);
 }
+
+TEST_CASE("Process: with SIGCHLD ignored, join still returns and reports a lost status",
+          "[process][fork]") {
+  // The kernel reaps children itself then; the exit status is gone, but nothing may hang or throw.
+  struct sigaction ignore {}, saved{};
+  ignore.sa_handler = SIG_IGN;
+  ::sigaction(SIGCHLD, &ignore, &saved);
+  mp::Process p(underscore_exit, 3);
+  p.start();
+  CHECK(p.join(30s));
+  CHECK(p.exitcode() == 255);
+  ::sigaction(SIGCHLD, &saved, nullptr);
+}

@@ -2,9 +2,6 @@
 // Tests for multiprocessing/serialize.hpp: round trips of every built-in type, the one-copy
 // paths, aggregates, member serialize, specializations, the fd side channel, fingerprints and
 // the Reader's bounds checks.
-#include <catch2/catch.hpp>
-#include <multiprocessing/serialize.hpp>
-
 #include <array>
 #include <chrono>
 #include <cstddef>
@@ -23,6 +20,10 @@
 #include <utility>
 #include <variant>
 #include <vector>
+
+#include <catch2/catch.hpp>
+
+#include <multiprocessing/serialize.hpp>
 
 namespace mp = multiprocessing;
 using namespace std::chrono_literals;
@@ -136,8 +137,7 @@ std::size_t payload_size(const T& value) {
   return writer.bytes().size();
 }
 
-std::vector<std::byte> with_fingerprint(std::uint64_t fingerprint,
-                                        std::vector<std::byte> payload) {
+std::vector<std::byte> with_fingerprint(std::uint64_t fingerprint, std::vector<std::byte> payload) {
   std::vector<std::byte> message(8);
   std::memcpy(message.data(), &fingerprint, 8);
   message.insert(message.end(), payload.begin(), payload.end());
@@ -228,10 +228,10 @@ TEST_CASE("serialize: deep nesting round-trips", "[serialize]") {
                                                std::set<std::pair<int, std::string>>,
                                                std::deque<std::list<std::array<app::Point, 2>>>>>>;
   Deep deep;
-  deep["k"].emplace_back(std::variant<int, std::string>("v"),
-                         std::set<std::pair<int, std::string>>{{1, "a"}, {2, "b"}},
-                         std::deque<std::list<std::array<app::Point, 2>>>{
-                             {{app::Point{1, 1.5}, app::Point{2, 2.5}}}});
+  deep["k"].emplace_back(
+      std::variant<int, std::string>("v"),
+      std::set<std::pair<int, std::string>>{{1, "a"}, {2, "b"}},
+      std::deque<std::list<std::array<app::Point, 2>>>{{{app::Point{1, 1.5}, app::Point{2, 2.5}}}});
   deep["empty"];
   CHECK(round_trip(deep) == deep);
   std::vector<std::vector<std::vector<std::vector<int>>>> nested{{{{1}, {2, 3}}, {}}, {}};
@@ -341,8 +341,7 @@ TEST_CASE("serialize: the concept tells what crosses a process boundary", "[seri
   STATIC_REQUIRE_FALSE(mp::serializable<Nested>);
 }
 
-TEST_CASE("serialize: fingerprints are structural and the same for every compiler",
-          "[serialize]") {
+TEST_CASE("serialize: fingerprints are structural and the same for every compiler", "[serialize]") {
   using mp::serialize::type_fingerprint;
   STATIC_REQUIRE(type_fingerprint<int>() == type_fingerprint<std::int32_t>());
   STATIC_REQUIRE(type_fingerprint<int>() != type_fingerprint<unsigned>());
@@ -388,8 +387,7 @@ TEST_CASE("serialize: trailing bytes throw SerializationError", "[serialize]") {
   CHECK_THROWS_WITH(mp::loads<int>(bytes), Catch::Contains("1 bytes are left over"));
 }
 
-TEST_CASE("serialize: a message truncated at any length throws SerializationError",
-          "[serialize]") {
+TEST_CASE("serialize: a message truncated at any length throws SerializationError", "[serialize]") {
   const app::Record record{1, "name", {{1, 1.0}}, true};
   const auto bytes = mp::dumps(std::make_tuple(record, std::map<int, std::string>{{1, "x"}},
                                                std::variant<int, std::string>("y")));
@@ -414,10 +412,11 @@ TEST_CASE("serialize: a length prefix of 2^63 throws SerializationError", "[seri
                     "cannot load std::string: length prefix 9223372036854775808 exceeds the 4 "
                     "bytes left");
   for (const std::uint64_t prefix : {~std::uint64_t{0}, std::uint64_t{1} << 40, std::uint64_t{5}}) {
-    CHECK_THROWS_AS((mp::loads<std::map<std::string, std::vector<double>>>(with_fingerprint(
-                        mp::serialize::type_fingerprint<std::map<std::string, std::vector<double>>>(),
-                        raw(prefix, std::uint32_t{0})))),
-                    mp::SerializationError);
+    CHECK_THROWS_AS(
+        (mp::loads<std::map<std::string, std::vector<double>>>(with_fingerprint(
+            mp::serialize::type_fingerprint<std::map<std::string, std::vector<double>>>(),
+            raw(prefix, std::uint32_t{0})))),
+        mp::SerializationError);
     CHECK_THROWS_AS(mp::loads<std::vector<std::monostate>>(with_fingerprint(
                         mp::serialize::type_fingerprint<std::vector<std::monostate>>(),
                         raw(prefix == 5 ? std::uint64_t{1} << 25 : prefix))),
@@ -434,15 +433,15 @@ TEST_CASE("serialize: a variant index out of range throws SerializationError", "
   CHECK_THROWS_WITH(mp::loads<V>(bytes), Catch::Contains("variant index 2 is out of range"));
 }
 
-TEST_CASE("serialize: flags and bools other than 0 and 1 throw SerializationError",
-          "[serialize]") {
+TEST_CASE("serialize: flags and bools other than 0 and 1 throw SerializationError", "[serialize]") {
   auto optional = mp::dumps(std::optional<int>(5));
   optional[8] = std::byte{2};
   CHECK_THROWS_WITH(mp::loads<std::optional<int>>(optional),
                     Catch::Contains("flag must be the byte 0 or 1, not 2"));
   auto boolean = mp::dumps(true);
   boolean[8] = std::byte{7};
-  CHECK_THROWS_WITH(mp::loads<bool>(boolean), "cannot load bool: a bool must be the byte 0 or 1, not 7");
+  CHECK_THROWS_WITH(mp::loads<bool>(boolean),
+                    "cannot load bool: a bool must be the byte 0 or 1, not 7");
   auto with_bool = mp::dumps(app::WithBool{1, true});
   with_bool.back() = std::byte{0x80};
   CHECK_THROWS_AS(mp::loads<app::WithBool>(with_bool), mp::SerializationError);
@@ -461,8 +460,8 @@ TEST_CASE("serialize: hostile nesting depth throws SerializationError", "[serial
   // A Tree whose every level claims one child: deeper than max_depth, never a stack overflow.
   mp::Writer writer;
   for (std::size_t level = 0; level < 100000; ++level) writer(0, std::uint64_t{1});
-  const auto bytes = with_fingerprint(mp::serialize::type_fingerprint<app::Tree>(),
-                                      std::move(writer).take());
+  const auto bytes =
+      with_fingerprint(mp::serialize::type_fingerprint<app::Tree>(), std::move(writer).take());
   CHECK_THROWS_WITH(mp::loads<app::Tree>(bytes), Catch::Contains("nested deeper than"));
 }
 

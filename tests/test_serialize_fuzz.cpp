@@ -3,9 +3,6 @@
 // truncations, insertions, huge length prefixes) fed to loads<T> for nested T must only ever
 // throw SerializationError or TypeError; the ASan+UBSan build catches any read out of bounds.
 // Deterministic: fixed seeds.
-#include <catch2/catch.hpp>
-#include <multiprocessing/serialize.hpp>
-
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -21,6 +18,10 @@
 #include <unordered_map>
 #include <variant>
 #include <vector>
+
+#include <catch2/catch.hpp>
+
+#include <multiprocessing/serialize.hpp>
 
 namespace mp = multiprocessing;
 
@@ -58,16 +59,25 @@ using Batch = std::tuple<std::deque<Job>, std::set<std::pair<int, std::string>>,
                          std::vector<std::monostate>, std::array<std::optional<Point>, 3>>;
 
 Job make_job(std::mt19937_64& random, std::uint32_t id) {
-  Job job{id, "job-" + std::to_string(id), {}, {}, {}, random() % 2 == 0, Mode::busy,
-          std::chrono::milliseconds(static_cast<std::int64_t>(random() % 10000))};
+  Job job{id,         "job-" + std::to_string(id),
+          {},         {},
+          {},         random() % 2 == 0,
+          Mode::busy, std::chrono::milliseconds(static_cast<std::int64_t>(random() % 10000))};
   for (std::uint64_t i = random() % 5; i > 0; --i) {
     job.path.push_back({static_cast<float>(i), 0.5F});
   }
   switch (random() % 4) {
-    case 0: job.result = std::int64_t{-7}; break;
-    case 1: job.result = std::string("done"); break;
-    case 2: job.result = std::monostate{}; break;
-    default: break;
+    case 0:
+      job.result = std::int64_t{-7};
+      break;
+    case 1:
+      job.result = std::string("done");
+      break;
+    case 2:
+      job.result = std::monostate{};
+      break;
+    default:
+      break;
   }
   job.metrics["latency"] = {1.0, 2.0};
   if (random() % 2 == 0) job.metrics["empty"];

@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstdio>
 #include <exception>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -53,20 +54,39 @@ Stats stats_of(const bench::Run& run) {
 
 int warmup_count(int n) { return std::min(20, std::max(1, n / 10)); }
 
-/// A competitor that could not run: the row says why instead of showing numbers.
-struct Failed {
-  std::string why;
+/// One C++ competitor: how to measure it and, once measured, its run or why it failed.
+struct Competitor {
+  std::string name;
+  std::function<bench::Run(int warmup, int n)> measure;
+  std::optional<bench::Run> run;
+  std::string error;
 };
 
-template <class Measure>
-std::optional<bench::Run> try_measure(const char* what, Failed& failed, Measure measure) {
-  std::cerr << "measuring " << what << " ...\n";
-  try {
-    return measure();
-  } catch (const std::exception& e) {
-    failed.why = std::string(what) + ": " + e.what();
-    std::cerr << "  failed: " << e.what() << "\n";
-    return std::nullopt;
+/// Measures the competitors in interleaved rounds (the warm-up in the first), so that a change in
+/// the machine's load during the run weighs on all of them alike.
+void measure_interleaved(std::vector<Competitor>& competitors, int warmup, int n) {
+  const int rounds = std::min(n, 10);
+  for (int round = 0; round < rounds; ++round) {
+    std::cerr << "round " << round + 1 << "/" << rounds << "\n";
+    const int share = n / rounds + (round < n % rounds ? 1 : 0);
+    for (Competitor& c : competitors) {
+      if (!c.error.empty()) {
+        continue;
+      }
+      try {
+        bench::Run part = c.measure(round == 0 ? warmup : 0, share);
+        if (!c.run) {
+          c.run = std::move(part);
+        } else {
+          c.run->samples_us.insert(c.run->samples_us.end(), part.samples_us.begin(),
+                                   part.samples_us.end());
+        }
+      } catch (const std::exception& e) {
+        c.error = c.name + ": " + e.what();
+        c.run.reset();
+        std::cerr << "  " << c.error << "\n";
+      }
+    }
   }
 }
 
@@ -110,9 +130,9 @@ std::map<std::string, Stats> run_python(int n, std::string& problem, bool& pytho
 
 struct Row {
   std::string method;
-  std::optional<bench::Run> ours;
+  const Competitor* ours = nullptr;
   std::string baseline_name;
-  std::optional<bench::Run> baseline;
+  const Competitor* baseline = nullptr;
   double target_ratio = 0;  // ours/baseline at most this
 };
 
@@ -130,15 +150,15 @@ void print_table(const std::vector<Row>& rows, const std::map<std::string, Stats
   for (const Row& row : rows) {
     std::printf("%-10s | ", row.method.c_str());
     std::optional<Stats> ours;
-    if (row.ours) {
-      ours = stats_of(*row.ours);
+    if (row.ours->run) {
+      ours = stats_of(*row.ours->run);
       std::printf("%9.1f %9.1f | ", ours->median_us, ours->p90_us);
     } else {
       std::printf("%9s %9s | ", "failed", "");
     }
     std::optional<Stats> base;
-    if (row.baseline) {
-      base = stats_of(*row.baseline);
+    if (row.baseline->run) {
+      base = stats_of(*row.baseline->run);
       std::printf("%-13s %9.1f %9.1f | ", row.baseline_name.c_str(), base->median_us, base->p90_us);
     } else {
       std::printf("%-13s %9s %9s | ", row.baseline_name.c_str(), "failed", "");
@@ -169,8 +189,8 @@ void print_table(const std::vector<Row>& rows, const std::map<std::string, Stats
       "(target:"
       " at least)\n");
   for (const Row& row : rows) {
-    if (row.ours) {
-      std::printf("%s: first start %.1f us", row.method.c_str(), row.ours->first_us);
+    if (row.ours->run) {
+      std::printf("%s: first start %.1f us", row.method.c_str(), row.ours->run->first_us);
       std::printf("%s\n", row.method == "forkserver" ? " (includes starting the server)" : "");
     }
   }
@@ -196,32 +216,24 @@ int main(int argc, char** argv) {
   }
   const int warmup = warmup_count(n);
 
-  std::vector<std::string> failures;
-  Failed failed;
-  auto note = [&] {
-    if (!failed.why.empty()) {
-      failures.push_back(failed.why);
-      failed.why.clear();
-    }
+  std::vector<Competitor> competitors{
+      {"raw fork+waitpid", bench::measure_raw_fork, {}, {}},
+      {"raw posix_spawn", bench::measure_raw_spawn, {}, {}},
   };
-
-  // The baselines once each, shared by the rows that compare with them.
-  const auto raw_fork =
-      try_measure("raw fork+waitpid", failed, [&] { return bench::measure_raw_fork(warmup, n); });
-  note();
-  const auto raw_spawn =
-      try_measure("raw posix_spawn", failed, [&] { return bench::measure_raw_spawn(warmup, n); });
-  note();
-
-  std::vector<Row> rows{{"fork", {}, "fork+waitpid", raw_fork, 1.5},
-                        {"spawn", {}, "posix_spawn", raw_spawn, 1.5},
-                        {"forkserver", {}, "fork+waitpid", raw_fork, 2.0}};
-  for (Row& row : rows) {
-    const std::string what = "multiprocessing-cpp " + row.method;
-    row.ours =
-        try_measure(what.c_str(), failed, [&] { return bench::measure_mp(row.method, warmup, n); });
-    note();
+  for (const char* method : {"fork", "spawn", "forkserver"}) {
+    competitors.push_back({std::string("multiprocessing-cpp ") + method,
+                           [method](int w, int k) { return bench::measure_mp(method, w, k); },
+                           {},
+                           {}});
   }
+  std::cerr << "measuring " << competitors.size() << " competitors, " << n << " starts each\n";
+  measure_interleaved(competitors, warmup, n);
+
+  const Competitor& raw_fork = competitors[0];
+  const Competitor& raw_spawn = competitors[1];
+  const std::vector<Row> rows{{"fork", &competitors[2], "fork+waitpid", &raw_fork, 1.5},
+                              {"spawn", &competitors[3], "posix_spawn", &raw_spawn, 1.5},
+                              {"forkserver", &competitors[4], "fork+waitpid", &raw_fork, 2.0}};
 
   std::cerr << "measuring Python's multiprocessing (" << MP_BENCH_PY_SCRIPT << ") ...\n";
   std::string python_problem;
@@ -229,10 +241,16 @@ int main(int argc, char** argv) {
   const auto python = run_python(n, python_problem, python_missing);
 
   print_table(rows, python, n);
+  std::vector<std::string> failures;
   if (!python_problem.empty()) {
     std::printf("python: %s\n", python_problem.c_str());
     if (!python_missing) {
       failures.push_back(python_problem);
+    }
+  }
+  for (const Competitor& c : competitors) {
+    if (!c.error.empty()) {
+      failures.push_back(c.error);
     }
   }
   for (const std::string& why : failures) {

@@ -9,6 +9,4 @@ struct ListNode {
 };
 namespace mp = multiprocessing;
 
-void compile_fail() {
-  (void)mp::dumps(ListNode{});
-}
+void compile_fail() { (void)mp::dumps(ListNode{}); }

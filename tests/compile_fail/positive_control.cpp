@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
 // Positive control for the compile-fail tests: the same setup with serializable types compiles,
 // so a broken include path or flag cannot make the compile-fail tests pass.
-#include <multiprocessing/serialize.hpp>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <multiprocessing/serialize.hpp>
 
 namespace mp = multiprocessing;
 

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 // Compile-fail test: an aggregate holding a std::thread is not serializable.
 // Must not compile; CMakeLists.txt checks that the error names the type.
-#include <multiprocessing/serialize.hpp>
 #include <thread>
+
+#include <multiprocessing/serialize.hpp>
 
 struct HoldsThread {
   int id;
@@ -10,6 +11,4 @@ struct HoldsThread {
 };
 namespace mp = multiprocessing;
 
-void compile_fail() {
-  (void)mp::dumps(HoldsThread{});
-}
+void compile_fail() { (void)mp::dumps(HoldsThread{}); }

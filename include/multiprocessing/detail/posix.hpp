@@ -258,6 +258,10 @@ inline int exitcode_from_status(int status) noexcept {
   return 255;
 }
 
+/// Exit code reported for a child whose status the kernel discarded: the application set SIGCHLD
+/// to SIG_IGN, so children are reaped automatically and their exit status is lost.
+inline constexpr int lost_exit_status = 255;
+
 /// Reaps the child behind `pidfd` if it has ended (or waits for it when `block`). Returns its
 /// Python exit code, or nullopt when it is still running.
 inline std::optional<int> reap_pidfd(int pidfd, bool block) {
@@ -266,6 +270,12 @@ inline std::optional<int> reap_pidfd(int pidfd, bool block) {
   const int rc = retry_eintr([&] {
     return ::waitid(P_PIDFD, static_cast<id_t>(pidfd), &info, flags);
   });
+  if (rc == -1 && errno == ECHILD) {
+    // Auto-reaped (SIGCHLD ignored): the pidfd still tells whether the process has ended.
+    pollfd p{pidfd, POLLIN, 0};
+    if (retry_eintr([&] { return ::poll(&p, 1, block ? -1 : 0); }) == 1) return lost_exit_status;
+    return std::nullopt;
+  }
   if (rc == -1) throw_errno("waitid pidfd " + std::to_string(pidfd));
   if (info.si_pid == 0) return std::nullopt;
   return exitcode_from(info);

@@ -218,15 +218,16 @@ enum class kind {
 
 // Arrays and functions never reach serializer<T>: its load() cannot return them.
 template <class T>
-concept has_specialization = std::is_object_v<T> && !std::is_array_v<T> &&
-                             !requires { typename serializer<T>::is_primary_template_; };
+concept has_specialization = std::is_object_v<T> && !std::is_array_v<T> && !requires {
+  typename serializer<T>::is_primary_template_;
+};
 
 template <class T>
-concept has_member_serialize =
-    std::is_class_v<T> && requires(T& value, Writer& writer, Reader& reader) {
-                            value.serialize(writer);
-                            value.serialize(reader);
-                          };
+concept has_member_serialize = std::is_class_v<T> &&
+    requires(T& value, Writer& writer, Reader& reader) {
+  value.serialize(writer);
+  value.serialize(reader);
+};
 
 template <class T>
 struct is_view : std::false_type {};
@@ -271,7 +272,7 @@ inline constexpr bool is_bitwise = compute_bitwise<T>();
 /// brace-elided leaves of an aggregate that cannot be reflected field by field.
 struct bitwise_field {
   template <class U>
-    requires is_bitwise<U>
+  requires is_bitwise<U>
   operator U() const noexcept;  // NOLINT(google-explicit-constructor)
 };
 
@@ -570,7 +571,7 @@ constexpr void signature_builder::type() noexcept {
   using U = std::remove_cv_t<T>;
   constexpr kind k = kind_of<U>();
   if constexpr (k == kind::specialized) {
-    if constexpr (requires(signature_builder& b) { serializer<U>::signature(b); }) {
+    if constexpr (requires(signature_builder & b) { serializer<U>::signature(b); }) {
       serializer<U>::signature(*this);
     } else if constexpr (requires { std::string_view(serializer<U>::type_name); }) {
       tag("named");

@@ -22,8 +22,8 @@ struct serializer<std::array<T, N>> {
   using value_type = std::array<T, N>;
   using parts = serialize::detail::type_list<T>;
   static constexpr bool enabled = serializable<T>;
-  static constexpr bool bitwise =
-      N > 0 && serialize::detail::is_bitwise<T> && sizeof(value_type) == N * sizeof(T);
+  static constexpr bool bitwise = N > 0 && serialize::detail::is_bitwise<T> &&
+                                  sizeof(value_type) == N * sizeof(T);
   static constexpr std::size_t min_size = N * serialize::detail::min_encoded_size<T>();
 
   static constexpr void signature(serialize::detail::signature_builder& builder) noexcept {
@@ -57,7 +57,8 @@ struct serializer<std::array<T, N>> {
       // Braced initialization evaluates left to right.
       return [&reader]<std::size_t... I>(std::index_sequence<I...>) {
         return value_type{(static_cast<void>(I), reader.load<T>())...};
-      }(std::make_index_sequence<N>{});
+      }
+      (std::make_index_sequence<N>{});
     }
   }
 };

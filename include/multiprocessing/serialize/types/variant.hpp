@@ -67,10 +67,12 @@ struct serializer<std::variant<T...>> {
   static constexpr std::array<loader, sizeof...(T)> loaders() noexcept {
     return []<std::size_t... I>(std::index_sequence<I...>) {
       return std::array<loader, sizeof...(T)>{+[](Reader& reader) {
-        return value_type(std::in_place_index<I>,
-                          reader.load<std::remove_cv_t<std::variant_alternative_t<I, value_type>>>());
+        return value_type(
+            std::in_place_index<I>,
+            reader.load<std::remove_cv_t<std::variant_alternative_t<I, value_type>>>());
       }...};
-    }(std::index_sequence_for<T...>{});
+    }
+    (std::index_sequence_for<T...>{});
   }
 };
 
