@@ -82,14 +82,27 @@ class StaticContext : public Context {
   template <class F, class... Args>
   [[nodiscard]] multiprocessing::Process Process(F&& target, Args&&... args) const {
     if constexpr (M != detail::start_method::fork) {
-      static_assert(detail::spawnable_callable_v<std::decay_t<F>>,
-                    "mp: a spawn/forkserver Process target must be a function pointer, a "
-                    "captureless lambda or a serializable function object (a capturing lambda "
-                    "cannot cross exec)");
-      static_assert((serialize::serializable<detail::stored_arg_t<Args>> && ...),
-                    "mp: every argument of a spawn/forkserver Process must be serializable");
+      static_assert(check_target<std::decay_t<F>>() &&
+                    (check_argument<detail::stored_arg_t<Args>>() && ...));
     }
     return Context::Process(std::forward<F>(target), std::forward<Args>(args)...);
+  }
+
+ private:
+  // One template per check, so that the compiler's "in instantiation of ... [with T = ...]" line
+  // names the offending type next to the message.
+  template <class Target>
+  static constexpr bool check_target() {
+    static_assert(detail::spawnable_callable_v<Target>,
+                  "mp: a spawn/forkserver Process target must be a function pointer, a captureless "
+                  "lambda or a serializable function object (a capturing lambda cannot cross exec)");
+    return true;
+  }
+  template <class Argument>
+  static constexpr bool check_argument() {
+    static_assert(serialize::serializable<Argument>,
+                  "mp: every argument of a spawn/forkserver Process must be serializable");
+    return true;
   }
 };
 
