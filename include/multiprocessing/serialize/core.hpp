@@ -831,6 +831,37 @@ std::size_t read_count(Reader& reader) {
   return reader.read_length(min_encoded_size<T>());
 }
 
+/// The serializer of a sequence container (std::deque, std::list, and std::vector's element-wise
+/// path): u64 length, then the elements one by one. Every sequence shares the fingerprint tag
+/// "seq", so one side may send a vector and the other receive a deque or a list.
+template <class Sequence>
+struct sequence_serializer {
+  using value_type = Sequence;
+  using element_type = typename Sequence::value_type;
+  using parts = type_list<element_type>;
+  static constexpr bool enabled = serializable<element_type>;
+  static constexpr std::size_t min_size = 8;
+
+  static constexpr void signature(signature_builder& builder) noexcept {
+    builder.tag("seq");
+    builder.template type<element_type>();
+  }
+
+  static void save(Writer& writer, const value_type& elements) { save_range(writer, elements); }
+
+  static value_type load(Reader& reader) {
+    const std::size_t length = read_count<element_type>(reader);
+    value_type elements;
+    // The length is bounded by the bytes left; without a known minimum element size, grow as
+    // elements arrive instead.
+    if constexpr (requires { elements.reserve(length); }) {
+      if constexpr (min_encoded_size<element_type>() > 0) elements.reserve(length);
+    }
+    for (std::size_t i = 0; i < length; ++i) elements.push_back(reader.load<element_type>());
+    return elements;
+  }
+};
+
 }  // namespace detail
 }  // namespace serialize
 
