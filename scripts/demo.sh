@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Builds the project (Release, Ninja, build/) and runs the main demonstration: the
+# Configures build/ (Release, Ninja), builds just what the demonstration runs, and runs it: the
 # producer/consumer example, then the processes-vs-threads summary of benchmarks/pool/.
 # Until those exist it runs what does: process_parallel_tasks instead of the example, and no
 # summary without bench_pool.
@@ -11,22 +11,24 @@ bash scripts/setup.sh
 mkdir -p build
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >build/configure.log 2>&1 ||
   { cat build/configure.log; exit 1; }
-cmake --build build
 
-# the built executable called $1, if any
-built() { find build -type f -perm -u+x -name "$1" -print -quit; }
+targets=$(cmake --build build --target help)
+has_target() { grep -q "^$1:" <<<"$targets"; }
 
-example=$(built producer_consumer_condition)
-example=${example:-$(built process_parallel_tasks)}
-if [[ -z $example ]]; then
-  echo "demo.sh: no demonstration program was built (examples/ is empty?)" >&2
-  exit 1
+# build_and_run <target>: builds one executable target and runs it.
+build_and_run() {
+  cmake --build build --target "$1"
+  local exe
+  exe=$(find build -type f -perm -u+x -name "$1" -print -quit)
+  echo "== $exe"
+  "$exe"
+}
+
+if has_target producer_consumer_condition; then
+  build_and_run producer_consumer_condition
+else
+  build_and_run process_parallel_tasks
 fi
-echo "== $example"
-"$example"
-
-bench=$(built bench_pool)
-if [[ -n $bench ]]; then
-  echo "== $bench"
-  "$bench"
+if has_target bench_pool; then
+  build_and_run bench_pool
 fi
