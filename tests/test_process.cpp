@@ -488,3 +488,36 @@ TEST_CASE("Process: with SIGCHLD ignored, join still returns and reports a lost 
   CHECK(p.exitcode() == 255);
   ::sigaction(SIGCHLD, &saved, nullptr);
 }
+
+namespace {
+void report_parent_then_sleep(std::string path) {
+  std::ofstream(path) << ::getppid() << '\n';  // under forkserver: the server's pid
+  sleep_forever();
+}
+}  // namespace
+
+TEST_CASE("Process: a fork server that dies under a running child never hangs join",
+          "[process][forkserver]") {
+  temp_dir dir;
+  const std::string file = dir.path() + "/server.pid";
+  auto p = mp::get_context("forkserver").Process(report_parent_then_sleep, file);
+  p.start();
+  pid_t server = 0;
+  for (int i = 0; i < 500 && server == 0; ++i) {
+    std::ifstream(file) >> server;
+    if (server == 0) std::this_thread::sleep_for(10ms);
+  }
+  REQUIRE(server > 0);
+  REQUIRE(server != ::getpid());
+  ::kill(server, SIGKILL);
+  CHECK_FALSE(p.join(200ms));  // the child outlives its server
+  CHECK(p.is_alive());
+  p.kill();
+  CHECK(p.join(30s));
+  CHECK(p.exitcode() == 255);  // the status died with the server (Python reports 255 too)
+
+  auto q = mp::get_context("forkserver").Process(underscore_exit, 4);  // a new server starts
+  q.start();
+  q.join(30s);
+  CHECK(q.exitcode() == 4);
+}

@@ -229,35 +229,42 @@ inline void forget_child(const process_state* st) {
 }
 
 /// Waits until the child behind `st` ends or `until` passes; records and returns its exit code.
+/// The exit code of a fork server's child comes from the server, through a pipe; if the server
+/// died first, it is lost and reported as 255 (as Python's forkserver does).
 inline std::optional<int> wait_child(process_state& st, const deadline& until) {
-  int fd = -1;
-  {
-    std::lock_guard lock(st.mu);
-    if (st.exitcode || !st.pidfd) return st.exitcode;
-    fd = st.pidfd.get();
-  }
-  if (!poll_fd(fd, POLLIN, until, "process sentinel")) return std::nullopt;
-  std::optional<int> code;
-  {
-    std::lock_guard lock(st.mu);
-    if (st.exitcode) return st.exitcode;
-    if (st.status_fd) {
-      // Forked by the fork server, which reports the exit code right after reaping. Python's
-      // forkserver reports 255 when the server is gone; so do we.
-      std::int32_t value = 255;
-      if (read_exact(st.status_fd.get(), &value, sizeof value, deadline(std::chrono::seconds(5)),
-                     "forkserver exit code") != read_status::ok) {
-        value = 255;
-      }
-      code = value;
-      st.status_fd.reset();
-    } else {
-      code = reap_pidfd(fd, true);
+  for (;;) {
+    int fd = -1;
+    bool via_server = false;
+    {
+      std::lock_guard lock(st.mu);
+      if (st.exitcode || !st.pidfd) return st.exitcode;
+      via_server = static_cast<bool>(st.status_fd);
+      // Both the client and the fork server wake when the child ends; the server's report then
+      // follows at once (measured: faster than waiting for the report alone).
+      fd = st.pidfd.get();
     }
-    st.exitcode = code;
+    if (!poll_fd(fd, POLLIN, until, "process sentinel")) return std::nullopt;
+    std::optional<int> code;
+    {
+      std::lock_guard lock(st.mu);
+      if (st.exitcode) return st.exitcode;
+      if (via_server) {
+        std::int32_t value = 0;
+        const read_status rs = read_exact(st.status_fd.get(), &value, sizeof value,
+                                          deadline(std::chrono::seconds(5)), "forkserver exit code");
+        st.status_fd.reset();
+        if (rs != read_status::ok) continue;  // the server is gone: wait on the pidfd instead
+        code = value;
+      } else {
+        // Our own child; or a fork server child whose server died, which waitid refuses with
+        // ECHILD and reap_pidfd reports as lost_exit_status (255).
+        code = reap_pidfd(fd, true);
+      }
+      st.exitcode = code;
+    }
+    forget_child(&st);
+    return code;
   }
-  forget_child(&st);
-  return code;
 }
 
 /// Reaps every child that has ended (Python: process._cleanup()).
@@ -399,6 +406,7 @@ inline void Process::start() {
 inline void Process::start_fork(detail::process_state& st) {
   detail::runtime& rt = detail::runtime::get();
   (void)rt.own_pidfd();
+  (void)rt.devnull_fd();
   const detail::child_identity who = detail::identity_for_child(st);
   detail::flush_std_streams();
   pid_t pid = -1;
@@ -448,6 +456,7 @@ inline void Process::start_exec(detail::process_state& st, detail::start_method 
   const std::vector<std::byte> request = detail::spawn_request(body, detail::identity_for_child(st));
 
   auto [mine, theirs] = detail::socket_pair("spawn handshake");
+  const std::size_t queued = detail::queue_request(mine.get(), request, parent_pidfd);
   pid_t pid = 0;
   detail::unique_fd pidfd;
   detail::unique_fd status;
@@ -462,7 +471,7 @@ inline void Process::start_exec(detail::process_state& st, detail::start_method 
   }
   theirs.reset();
 
-  const detail::handshake_result result = detail::parent_handshake(mine.get(), request, parent_pidfd);
+  const detail::handshake_result result = detail::finish_handshake(mine.get(), request, queued);
   if (result.outcome == detail::handshake_result::ok) {
     std::lock_guard lock(st.mu);
     st.pid = pid;
@@ -588,7 +597,7 @@ inline int Process::sentinel() const {
   std::lock_guard lock(st.mu);
   if (st.at == detail::process_state::phase::closed) throw ValueError("process object is closed");
   if (!st.pidfd) throw ValueError("process not started");
-  return st.pidfd.get();
+  return st.pidfd.get();  // readable once the process has ended, whoever reaps it
 }
 
 inline std::string Process::name() const {

@@ -47,16 +47,15 @@ inline void flush_std_streams() noexcept {
   std::fflush(nullptr);
 }
 
-/// Python replaces a child's stdin with os.devnull; so do we (fd 0 reads EOF).
-inline void stdin_from_devnull() noexcept {
-  const int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
-  if (fd != STDIN_FILENO) {
-    ::dup2(fd, STDIN_FILENO);
-    ::close(fd);
-  } else {
-    ::fcntl(fd, F_SETFD, 0);
+/// Python replaces a child's stdin with os.devnull; so do we (fd 0 reads EOF). `devnull` is the
+/// parent's cached descriptor (inherited by fork), or -1 to open one here.
+inline void stdin_from_devnull(int devnull) noexcept {
+  unique_fd opened;
+  if (devnull < 0) {
+    opened.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    devnull = opened.get();
   }
+  if (devnull >= 0 && devnull != STDIN_FILENO) ::dup2(devnull, STDIN_FILENO);  // dup2 clears CLOEXEC
   std::cin.clear();
 }
 
@@ -96,7 +95,7 @@ void exit_function() noexcept;
 template <class Body>
 [[noreturn]] void run_child(Body&& body) noexcept {
   runtime& rt = runtime::get();
-  stdin_from_devnull();
+  stdin_from_devnull(rt.devnull.get());
   if (rt.self->daemon) watch_parent(rt.parent_pidfd.get());
   int code = 0;
   try {
@@ -105,7 +104,8 @@ template <class Body>
     report_uncaught(rt.self->name);
     code = 1;
   }
-  exit_function();
+  // Read-only check first: after fork every page this process writes is copied.
+  if (!rt.children.empty() || rt.forkserver.control) exit_function();
   flush_std_streams();
   ::_exit(code);
 }

@@ -229,9 +229,8 @@ inline std::pair<unique_fd, unique_fd> make_pipe(const char* what) {
 
 /// pidfd_open(2): a descriptor that refers to process `pid` and becomes readable when it ends.
 inline unique_fd pidfd_open(pid_t pid) {
-  const long fd = ::syscall(SYS_pidfd_open, pid, 0);
+  const long fd = ::syscall(SYS_pidfd_open, pid, 0);  // pidfds are always close-on-exec
   if (fd == -1) throw_errno("pidfd_open pid " + std::to_string(pid));
-  ::fcntl(static_cast<int>(fd), F_SETFD, FD_CLOEXEC);
   return unique_fd(static_cast<int>(fd));
 }
 

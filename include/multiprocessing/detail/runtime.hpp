@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "../errors.hpp"
@@ -78,8 +79,9 @@ struct runtime {
   std::vector<std::shared_ptr<process_state>> children;  // started, not yet reaped
   std::optional<start_method> method;               // set_start_method / first use
   unique_fd self_pidfd;                             // pidfd of this process, handed to children
+  unique_fd devnull;                                // /dev/null, opened once: children's stdin
+  std::vector<std::string> argv;                    // this process's command line, read once
   bool exit_handler_registered = false;
-  bool in_spawned_child_bootstrap = false;          // a spawned child before freeze_support()
 
   struct forkserver_link {
     std::mutex mu;
@@ -101,6 +103,16 @@ struct runtime {
     std::lock_guard lock(mu);
     if (!method) method = start_method::fork;
     return *method;
+  }
+
+  /// /dev/null opened once (close-on-exec), so a forked child makes it its stdin with one dup2().
+  [[nodiscard]] int devnull_fd() {
+    std::lock_guard lock(mu);
+    if (!devnull) {
+      devnull.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+      if (!devnull) throw_errno("open /dev/null");
+    }
+    return devnull.get();
   }
 
   /// A pidfd referring to this process, created once and passed to children so they can watch it.
@@ -149,18 +161,18 @@ inline void become_child(const child_identity& who, unique_fd parent_pidfd) {
   rt.forkserver.control.reset();
   rt.forkserver.pidfd.reset();
   rt.forkserver.pid = 0;
-  rt.children.clear();
+  if (!rt.children.empty()) rt.children.clear();  // read first: every page written here is copied
   rt.self_pidfd.reset();
-  rt.in_spawned_child_bootstrap = false;
-  auto self = std::make_shared<process_state>();
-  self->kind = process_kind::self;
-  self->at = process_state::phase::started;
-  self->name = who.name;
-  self->identity = who.identity;
-  self->daemon = who.daemon;
-  self->authkey = who.authkey;
-  self->pid = ::getpid();
-  rt.self = std::move(self);
+  // The inherited self state becomes the child's, in place (no allocation right after fork); a
+  // handle to current_process() copied from the parent now means this process, as in Python.
+  process_state& self = *rt.self;
+  new (&self.mu) std::mutex();
+  self.name = who.name;
+  self.identity = who.identity;
+  self.daemon = who.daemon;
+  self.authkey = who.authkey;
+  self.pid = ::getpid();
+  self.child_counter = 0;
   rt.parent_pid = who.parent_pid;
   rt.parent_name = who.parent_name;
   rt.parent_pidfd = std::move(parent_pidfd);

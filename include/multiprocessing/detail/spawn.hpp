@@ -68,7 +68,7 @@ inline constexpr std::uint64_t max_request_size = std::uint64_t{1} << 34;  // 16
 }
 
 /// The command line this process was started with (so a spawned child's main() sees the same).
-[[nodiscard]] inline std::vector<std::string> own_argv() {
+[[nodiscard]] inline std::vector<std::string> read_own_argv() {
   std::ifstream in("/proc/self/cmdline", std::ios::binary);
   const std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   std::vector<std::string> args;
@@ -89,7 +89,13 @@ inline constexpr std::uint64_t max_request_size = std::uint64_t{1} << 34;  // 16
 /// posix_spawn of this very binary with `env_name`=<fd> added to the environment and `fd` kept
 /// open in the child (every other close-on-exec descriptor is closed by exec).
 [[nodiscard]] inline pid_t spawn_self(int fd, const char* env_name) {
-  std::vector<std::string> args = own_argv();
+  std::vector<std::string> args;
+  {
+    runtime& rt = runtime::get();
+    std::lock_guard lock(rt.mu);
+    if (rt.argv.empty()) rt.argv = read_own_argv();
+    args = rt.argv;
+  }
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -137,41 +143,49 @@ inline constexpr std::uint64_t max_request_size = std::uint64_t{1} << 34;  // 16
   return std::move(out).take();
 }
 
-/// Parent side of the handshake: sends the request and waits for the child's answer. Returns ""
-/// on success, otherwise why the child could not start ("eof" handling is left to the caller
-/// through `child_gone`).
+/// How the parent side of a handshake ended.
 struct handshake_result {
   enum { ok, refused, gone, timed_out } outcome = ok;
-  std::string message;
+  std::string message;  // the child's reason, when refused
 };
 
-inline handshake_result parent_handshake(int sock, std::span<const std::byte> request,
-                                         int parent_pidfd) {
-  const deadline until(handshake_timeout());
+/// Parent side of the handshake, first half: queues the length prefix (with the parent's pidfd as
+/// SCM_RIGHTS) and as much of the request as the socket buffer takes, before the child exists, so
+/// a starting child finds its request waiting instead of asking for it. Returns the bytes queued.
+inline std::size_t queue_request(int sock, std::span<const std::byte> request, int parent_pidfd) {
   const std::uint64_t length = request.size();
-  try {
-    const int fds[] = {parent_pidfd};
-    send_with_fds(sock, std::as_bytes(std::span(&length, 1)),
-                  parent_pidfd >= 0 ? std::span<const int>(fds) : std::span<const int>(), "spawn request");
-    // The socket buffer may be smaller than the request; the child reads as we write. A child
-    // that never reads (it does not call freeze_support) is caught by the deadline.
-    std::size_t sent = 0;
-    while (sent < request.size()) {
-      if (!poll_fd(sock, POLLOUT, until, "spawn request")) return {handshake_result::timed_out, {}};
-      const ssize_t n = ::send(sock, request.data() + sent, request.size() - sent,
-                               MSG_NOSIGNAL | MSG_DONTWAIT);
-      if (n == -1) {
-        if (errno == EINTR || errno == EAGAIN) continue;
-        if (errno == EPIPE || errno == ECONNRESET) return {handshake_result::gone, {}};
-        throw_errno("send spawn request");
-      }
-      sent += static_cast<std::size_t>(n);
+  const int fds[] = {parent_pidfd};
+  send_with_fds(sock, std::as_bytes(std::span(&length, 1)),
+                parent_pidfd >= 0 ? std::span<const int>(fds) : std::span<const int>(), "spawn request");
+  std::size_t sent = 0;
+  while (sent < request.size()) {
+    const ssize_t n = ::send(sock, request.data() + sent, request.size() - sent,
+                             MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n == -1) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) break;  // the buffer is full: the rest goes once the child reads
+      throw_errno("send spawn request");
     }
-  } catch (const std::system_error& e) {
-    if (e.code() == std::errc::broken_pipe || e.code() == std::errc::connection_reset) {
-      return {handshake_result::gone, {}};
+    sent += static_cast<std::size_t>(n);
+  }
+  return sent;
+}
+
+/// Parent side of the handshake, second half: sends the rest of the request and waits for the
+/// child's answer, each step bounded by the handshake timeout.
+inline handshake_result finish_handshake(int sock, std::span<const std::byte> request, std::size_t sent) {
+  const deadline until(handshake_timeout());
+  while (sent < request.size()) {
+    // A child that never reads (it does not call freeze_support) is caught by the deadline.
+    if (!poll_fd(sock, POLLOUT, until, "spawn request")) return {handshake_result::timed_out, {}};
+    const ssize_t n = ::send(sock, request.data() + sent, request.size() - sent,
+                             MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n == -1) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      if (errno == EPIPE || errno == ECONNRESET) return {handshake_result::gone, {}};
+      throw_errno("send spawn request");
     }
-    throw;
+    sent += static_cast<std::size_t>(n);
   }
   std::uint8_t status = 0;
   std::uint32_t size = 0;
@@ -262,6 +276,7 @@ inline handshake_result parent_handshake(int sock, std::span<const std::byte> re
 /// threaded; ends when the client's control socket closes (the client exited or was killed).
 [[noreturn]] inline void forkserver_main(unique_fd control) noexcept {
   ::signal(SIGINT, SIG_IGN);  // Ctrl-C goes to the client's process group, not to us
+  (void)runtime::get().devnull_fd();  // opened once here, inherited by every child
   struct child_rec {
     unique_fd pidfd;
     unique_fd status;

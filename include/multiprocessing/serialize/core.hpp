@@ -48,6 +48,7 @@
 // mp::SerializationError naming the type being loaded and the reason.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <concepts>
@@ -714,8 +715,12 @@ namespace serialize {
 
 inline void Writer::write_bytes(const void* data, std::size_t size) {
   if (size == 0) return;
-  const auto* first = static_cast<const std::byte*>(data);
-  buffer_.insert(buffer_.end(), first, first + size);
+  // Grow geometrically, then copy. (vector::insert of a range here trips g++ 12's false
+  // -Wstringop-overflow at -O3 in every program that includes this header.)
+  const std::size_t used = buffer_.size();
+  if (buffer_.capacity() - used < size) buffer_.reserve(std::max(used + size, 2 * buffer_.capacity()));
+  buffer_.resize(used + size);
+  std::memcpy(buffer_.data() + used, data, size);
 }
 
 inline void Writer::write_length(std::size_t length) {
