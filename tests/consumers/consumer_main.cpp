@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// A user's program, built by a project that finds the installed (or build-tree) package.
+// A user's program, built by each consumer project (find_package of the installed package or
+// the build tree, and add_subdirectory of the source tree).
 // Starts a process under the default start method and one under spawn, joins both, and exits 0
 // only if both children exited 0.
 #include <cstdio>
