@@ -7,6 +7,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build   # compiler and build tools
+  clang                               # the second supported compiler (clang 14 on Debian 12)
   libboost-dev libfmt-dev catch2      # libraries (Catch2 2.13 for the tests)
   libssl-dev python3                  # python3: the benchmarks compare with Python's multiprocessing
   openmpi-bin libopenmpi-dev          # the MPI executor

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Builds and runs the test suite twice:
+# Builds and runs the test suite three times:
 #   build/       warnings as errors (-DMP_WERROR=ON), every test; tests labelled `slow` only when
 #                CI=true or MP_SLOW=1
+#   build-clang/ the same with clang++, without the `slow`, `consumers` and `benchmark` labels
 #   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer, without the `slow`, `consumers`
 #                and `compile_fail` labels (those do not exercise the library's run time)
 # Ends with "N passed, N failed" over both runs; exits non-zero if any build or test failed.
@@ -48,9 +49,13 @@ if [[ ${CI:-} == true || ${MP_SLOW:-} == 1 ]]; then
 else
   main_exclude="slow"
 fi
-mkdir -p build build-asan  # for the configure logs
+mkdir -p build build-clang build-asan  # for the configure logs
 
 run_suite build "$main_exclude" -DCMAKE_BUILD_TYPE=Release -DMP_WERROR=ON
+
+# The second supported compiler: the library, its tests and the compile-fail messages under clang.
+run_suite build-clang "slow|consumers|benchmark" -DCMAKE_BUILD_TYPE=Release -DMP_WERROR=ON \
+  -DCMAKE_CXX_COMPILER=clang++ -DMP_BUILD_BENCHMARKS=OFF
 
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 run_suite build-asan "slow|consumers|compile_fail" -DCMAKE_BUILD_TYPE=Debug \
