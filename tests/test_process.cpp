@@ -78,7 +78,45 @@ struct Adder {  // a serializable function object (an aggregate) crosses exec by
   void operator()(int x) const { std::exit(base + x); }
 };
 
+/// A handle that owns a descriptor, as Queue and Lock handles do: under fork it is inherited,
+/// under spawn and forkserver it travels with the handshake (Writer::attach_fd).
+struct PipeEnd {
+  int fd = -1;
+};
+
 }  // namespace
+
+template <>
+struct mp::serializer<PipeEnd> {
+  static void save(mp::Writer& w, const PipeEnd& end) { w.save(w.attach_fd(end.fd)); }
+  static PipeEnd load(mp::Reader& r) {
+    // The passed descriptor is valid while loading only: keep a duplicate.
+    return PipeEnd{::fcntl(r.fd(r.load<std::uint32_t>()), F_DUPFD_CLOEXEC, 0)};
+  }
+};
+
+namespace {
+void write_through(PipeEnd end, std::string text) {
+  const auto n = ::write(end.fd, text.data(), text.size());
+  std::exit(n == static_cast<ssize_t>(text.size()) ? 0 : 1);
+}
+}  // namespace
+
+TEMPLATE_TEST_CASE("Process: a handle holding a descriptor crosses every start method",
+                   "[process][fork][spawn][forkserver]", MP_ALL_CONTEXTS) {
+  TestType ctx;
+  int fds[2];
+  REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);  // close-on-exec: spawn must pass it explicitly
+  auto p = ctx.Process(write_through, PipeEnd{fds[1]}, "through the pipe");
+  p.start();
+  CHECK(p.join(30s));
+  CHECK(p.exitcode() == 0);
+  ::close(fds[1]);
+  char buffer[64] = {};
+  const auto n = ::read(fds[0], buffer, sizeof buffer);
+  ::close(fds[0]);
+  CHECK(std::string(buffer, n > 0 ? static_cast<std::size_t>(n) : 0) == "through the pipe");
+}
 
 TEMPLATE_TEST_CASE("Process: a normal return gives exitcode 0", "[process][fork][spawn][forkserver]",
                    MP_ALL_CONTEXTS) {

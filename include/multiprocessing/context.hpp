@@ -17,6 +17,7 @@
 // time and reject such a target with a static_assert.
 #pragma once
 
+#include <cstdio>
 #include <cstdlib>
 #include <optional>
 #include <string>

@@ -150,7 +150,10 @@ class Process {
   void become_current_process() { state_ = detail::runtime::get().self; }
   void init_child_state();
   [[nodiscard]] detail::process_state& state() const;
-  void use_start_method(detail::start_method method) { state().method = method; }
+  void use_start_method(detail::start_method method) {
+    std::lock_guard lock(state().mu);
+    state().method = method;
+  }
   void start_fork(detail::process_state& st);
   void start_exec(detail::process_state& st, detail::start_method method);
   void signal(int sig, const char* what);
@@ -362,6 +365,7 @@ inline void Process::start() {
   detail::refuse_if_unbootstrapped();
   detail::process_state& st = state();
   detail::runtime& rt = detail::runtime::get();
+  std::optional<detail::start_method> chosen;
   {
     std::lock_guard lock(st.mu);
     if (st.at == detail::process_state::phase::closed) throw ValueError("process object is closed");
@@ -381,10 +385,11 @@ inline void Process::start() {
       }
     }
     st.at = detail::process_state::phase::started;  // claims the start against other threads
+    chosen = st.method;
   }
   detail::reap_finished_children();
   try {
-    const detail::start_method method = st.method ? *st.method : rt.default_method();
+    const detail::start_method method = chosen ? *chosen : rt.default_method();
     if (method == detail::start_method::fork) {
       start_fork(st);
     } else {
@@ -453,7 +458,7 @@ inline void Process::start_exec(detail::process_state& st, detail::start_method 
   }
   detail::runtime& rt = detail::runtime::get();
   const int parent_pidfd = rt.own_pidfd();
-  const std::vector<std::byte> request = detail::spawn_request(body, detail::identity_for_child(st));
+  const detail::spawn_request_t request = detail::spawn_request(body, detail::identity_for_child(st));
 
   auto [mine, theirs] = detail::socket_pair("spawn handshake");
   const std::size_t queued = detail::queue_request(mine.get(), request, parent_pidfd);
@@ -471,7 +476,7 @@ inline void Process::start_exec(detail::process_state& st, detail::start_method 
   }
   theirs.reset();
 
-  const detail::handshake_result result = detail::finish_handshake(mine.get(), request, queued);
+  const detail::handshake_result result = detail::finish_handshake(mine.get(), request.bytes, queued);
   if (result.outcome == detail::handshake_result::ok) {
     std::lock_guard lock(st.mu);
     st.pid = pid;
@@ -577,8 +582,13 @@ inline void Process::kill() { signal(SIGKILL, "kill"); }
 
 inline void Process::close() {
   detail::process_state& st = state();
-  if (st.kind == detail::process_kind::child && st.at == detail::process_state::phase::started &&
-      st.creator == ::getpid() && !exitcode()) {
+  bool started_here = false;
+  {
+    std::lock_guard lock(st.mu);
+    started_here = st.kind == detail::process_kind::child &&
+                   st.at == detail::process_state::phase::started && st.creator == ::getpid();
+  }
+  if (started_here && !exitcode()) {
     throw ValueError("Cannot close a process while it is still running. You should first call "
                      "join() or terminate().");
   }

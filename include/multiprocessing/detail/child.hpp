@@ -88,7 +88,8 @@ inline void report_uncaught(const std::string& name) noexcept {
   std::fflush(stderr);
 }
 
-void exit_function() noexcept;
+/// Joins this process's children at its end (defined in process.hpp).
+inline void exit_function() noexcept;
 
 /// Runs `body` as the child's whole life and _exit()s with Python's exit code: 0 after a normal
 /// return, 1 after an uncaught exception (printed to stderr), n after std::exit(n) in `body`.

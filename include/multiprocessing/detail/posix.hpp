@@ -149,21 +149,26 @@ inline read_status read_exact(int fd, void* out, std::size_t size, const deadlin
   return read_status::ok;
 }
 
+/// The most descriptors one SCM_RIGHTS message carries (the kernel's SCM_MAX_FD).
+inline constexpr std::size_t max_passed_fds = 253;
+
 /// Sends `data` (at least one byte) together with `fds` as SCM_RIGHTS ancillary data.
 inline void send_with_fds(int sock, std::span<const std::byte> data, std::span<const int> fds,
                           const char* what) {
-  constexpr std::size_t max_fds = 8;
-  if (fds.size() > max_fds || data.empty()) {
-    throw std::invalid_argument("send_with_fds: 1+ bytes and at most 8 descriptors");
+  if (fds.size() > max_passed_fds || data.empty()) {
+    throw std::invalid_argument(std::string("send_with_fds ") + what + ": 1+ bytes and at most " +
+                                std::to_string(max_passed_fds) + " descriptors");
   }
   iovec iov{const_cast<std::byte*>(data.data()), data.size()};
-  alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * max_fds)> control{};
+  std::vector<cmsghdr> control;  // cmsghdr-aligned storage for the ancillary data
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   if (!fds.empty()) {
+    const std::size_t space = CMSG_SPACE(sizeof(int) * fds.size());
+    control.resize((space + sizeof(cmsghdr) - 1) / sizeof(cmsghdr));
     msg.msg_control = control.data();
-    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+    msg.msg_controllen = space;
     cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
     cmsg->cmsg_level = SOL_SOCKET;
     cmsg->cmsg_type = SCM_RIGHTS;
@@ -184,12 +189,13 @@ inline read_status recv_with_fds(int sock, std::span<std::byte> data, std::vecto
   while (got < data.size()) {
     if (!until.never() && !poll_fd(sock, POLLIN, until, what)) return read_status::timeout;
     iovec iov{data.data() + got, data.size() - got};
-    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * 8)> control{};
+    std::vector<cmsghdr> control((CMSG_SPACE(sizeof(int) * max_passed_fds) + sizeof(cmsghdr) - 1) /
+                                 sizeof(cmsghdr));
     msghdr msg{};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control.data();
-    msg.msg_controllen = control.size();
+    msg.msg_controllen = control.size() * sizeof(cmsghdr);
     const ssize_t n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
     if (n == -1) {
       if (errno == EINTR || errno == EAGAIN) continue;
@@ -204,6 +210,10 @@ inline read_status recv_with_fds(int sock, std::span<std::byte> data, std::vecto
         std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
         fds.emplace_back(fd);
       }
+    }
+    if ((msg.msg_flags & MSG_CTRUNC) != 0) {
+      errno = EMSGSIZE;
+      throw_errno(std::string("recvmsg ") + what + ": descriptors were dropped");
     }
     if (n == 0) return read_status::eof;
     got += static_cast<std::size_t>(n);

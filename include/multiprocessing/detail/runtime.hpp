@@ -54,13 +54,13 @@ struct process_state {
   enum class phase { created, started, closed };
 
   std::mutex mu;
-  process_kind kind = process_kind::child;
+  process_kind kind = process_kind::child;  // fixed at construction
   phase at = phase::created;
   std::string name;
   std::vector<int> identity;     // Python's _identity: (1,), (1, 2), ...
   bool daemon = false;
   std::optional<start_method> method;  // nullopt: the default start method at start()
-  pid_t creator = ::getpid();    // only the creating process may start or join it
+  pid_t creator = ::getpid();    // fixed at construction: only its creator may start or join it
   pid_t pid = 0;
   unique_fd pidfd;               // readable when the process ends; signals go through it
   unique_fd status_fd;           // forkserver children: the server writes the exit code here

@@ -131,16 +131,28 @@ inline constexpr std::uint64_t max_request_size = std::uint64_t{1} << 34;  // 16
   return pid;
 }
 
-/// The bytes of a spawn request for `target` started as `who`.
-[[nodiscard]] inline std::vector<std::byte> spawn_request(const target_base& target,
-                                                          const child_identity& who) {
+/// A spawn request: its bytes, and the descriptors its handles attached (borrowed: they stay
+/// open while the target they belong to lives, which covers the handshake).
+struct spawn_request_t {
+  std::vector<std::byte> bytes;
+  std::vector<int> fds;
+};
+
+/// The spawn request for `target` started as `who`.
+[[nodiscard]] inline spawn_request_t spawn_request(const target_base& target,
+                                                   const child_identity& who) {
   serialize::Writer out;
   out.save(spawn_magic);
   out.save(spawn_version);
   out.save(target.spawn_entry());
   out.save(who);
   target.encode(out);
-  return std::move(out).take();
+  std::vector<int> fds(out.fds().begin(), out.fds().end());
+  if (fds.size() + 1 > max_passed_fds) {
+    throw ProcessError("a spawned target's arguments hold " + std::to_string(fds.size()) +
+                       " descriptors; at most " + std::to_string(max_passed_fds - 1) + " can be passed");
+  }
+  return {std::move(out).take(), std::move(fds)};
 }
 
 /// How the parent side of a handshake ended.
@@ -149,14 +161,16 @@ struct handshake_result {
   std::string message;  // the child's reason, when refused
 };
 
-/// Parent side of the handshake, first half: queues the length prefix (with the parent's pidfd as
-/// SCM_RIGHTS) and as much of the request as the socket buffer takes, before the child exists, so
-/// a starting child finds its request waiting instead of asking for it. Returns the bytes queued.
-inline std::size_t queue_request(int sock, std::span<const std::byte> request, int parent_pidfd) {
+/// Parent side of the handshake, first half: queues the length prefix, carrying as SCM_RIGHTS the
+/// parent's pidfd and then the request's descriptors, and as much of the request as the socket
+/// buffer takes, before the child exists, so a starting child finds its request waiting instead
+/// of asking for it. Returns the bytes queued.
+inline std::size_t queue_request(int sock, const spawn_request_t& request_with_fds, int parent_pidfd) {
+  const std::span<const std::byte> request = request_with_fds.bytes;
   const std::uint64_t length = request.size();
-  const int fds[] = {parent_pidfd};
-  send_with_fds(sock, std::as_bytes(std::span(&length, 1)),
-                parent_pidfd >= 0 ? std::span<const int>(fds) : std::span<const int>(), "spawn request");
+  std::vector<int> fds{parent_pidfd};
+  fds.insert(fds.end(), request_with_fds.fds.begin(), request_with_fds.fds.end());
+  send_with_fds(sock, std::as_bytes(std::span(&length, 1)), fds, "spawn request");
   std::size_t sent = 0;
   while (sent < request.size()) {
     const ssize_t n = ::send(sock, request.data() + sent, request.size() - sent,
@@ -230,7 +244,12 @@ inline handshake_result finish_handshake(int sock, std::span<const std::byte> re
         read_status::ok) {
       ::_exit(1);
     }
-    serialize::Reader in(request);
+    if (fds.empty()) throw ProcessError("spawn request arrived without the parent's pidfd");
+    // fds[0] is the parent's pidfd; the rest belong to the request's handles, which dup what
+    // they keep (these close when the handshake ends).
+    std::vector<int> passed;
+    for (std::size_t i = 1; i < fds.size(); ++i) passed.push_back(fds[i].get());
+    serialize::Reader in(request, passed);
     if (in.load<std::uint32_t>() != spawn_magic || in.load<std::uint32_t>() != spawn_version) {
       throw ProcessError("spawn request has an unknown format (different library version?)");
     }
@@ -241,7 +260,7 @@ inline handshake_result finish_handshake(int sock, std::span<const std::byte> re
     std::memcpy(&decode, &addr, sizeof decode);
     target = decode(in);
     if (in.remaining() != 0) throw SerializationError("spawn request has trailing bytes");
-    become_child(who, fds.empty() ? unique_fd() : std::move(fds.front()));
+    become_child(who, std::move(fds.front()));
   } catch (const std::exception& e) {
     answer(1, e.what());
     ::_exit(1);
@@ -255,13 +274,16 @@ inline handshake_result finish_handshake(int sock, std::span<const std::byte> re
 }
 
 /// Who the parent is, for the child's runtime.
-[[nodiscard]] inline child_identity identity_for_child(const process_state& child) {
+[[nodiscard]] inline child_identity identity_for_child(process_state& child) {
+  child_identity who;
+  {
+    std::lock_guard lock(child.mu);
+    who.name = child.name;
+    who.identity = child.identity;
+    who.daemon = child.daemon;
+  }
   runtime& rt = runtime::get();
   std::lock_guard lock(rt.mu);
-  child_identity who;
-  who.name = child.name;
-  who.identity = child.identity;
-  who.daemon = child.daemon;
   who.authkey = rt.self->authkey;
   who.parent_pid = ::getpid();
   who.parent_name = rt.self->name;
