@@ -9,7 +9,11 @@
 #pragma once
 
 #include "multiprocessing/context.hpp"
+#include "multiprocessing/dummy.hpp"
 #include "multiprocessing/errors.hpp"
 #include "multiprocessing/process.hpp"
 #include "multiprocessing/serialize.hpp"
+#include "multiprocessing/shared_memory.hpp"
+#include "multiprocessing/sharedctypes.hpp"
+#include "multiprocessing/synchronize.hpp"
 #include "multiprocessing/timeout.hpp"

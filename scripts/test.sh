@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Builds and runs the test suite three times:
+# Builds and runs the test suite four times:
 #   build/       warnings as errors (-DMP_WERROR=ON), every test; tests labelled `slow` only when
 #                CI=true or MP_SLOW=1
 #   build-clang/ the same with clang++, without the `slow`, `consumers` and `benchmark` labels
 #   build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer, without the `slow`, `consumers`
 #                and `compile_fail` labels (those do not exercise the library's run time)
-# Ends with "N passed, N failed" over both runs; exits non-zero if any build or test failed.
+#   build-tsan/  ThreadSanitizer, the thread-side test cases only (Catch tag [thread])
+# Ends with "N passed, N failed" over all runs; exits non-zero if any build or test failed.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 
@@ -49,7 +50,7 @@ if [[ ${CI:-} == true || ${MP_SLOW:-} == 1 ]]; then
 else
   main_exclude="slow"
 fi
-mkdir -p build build-clang build-asan  # for the configure logs
+mkdir -p build build-clang build-asan build-tsan  # for the configure logs
 
 run_suite build "$main_exclude" -DCMAKE_BUILD_TYPE=Release -DMP_WERROR=ON
 
@@ -60,6 +61,12 @@ run_suite build-clang "slow|consumers|benchmark" -DCMAKE_BUILD_TYPE=Release -DMP
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 run_suite build-asan "slow|consumers|compile_fail" -DCMAKE_BUILD_TYPE=Debug \
   -DMP_SANITIZE="address;undefined" -DMP_BUILD_BENCHMARKS=OFF
+
+# ThreadSanitizer on the thread-side cases (Catch tag [thread]; tests/CMakeLists.txt registers only
+# those under MP_SANITIZE=thread, since TSan does not support fork() in a multi-threaded program).
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1}
+run_suite build-tsan "slow|consumers|compile_fail|spawn|example|benchmark" -DCMAKE_BUILD_TYPE=Debug \
+  -DMP_SANITIZE=thread -DMP_BUILD_BENCHMARKS=OFF -DMP_BUILD_EXAMPLES=OFF
 
 for what in "${broken[@]}"; do
   echo "FAILED: $what"

@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: MIT
+// bench_locks: process-shared locks and events, side by side in one run with the floor (a robust
+// process-shared pthread mutex, a raw futex ping-pong) and with Python's multiprocessing
+// (locks.py, run from here). Prints each workload's numbers and the ratios against the targets.
+// Targets are reported, never asserted: the exit status only says whether every competitor ran.
+//
+// Usage: bench_locks [SCALE | --smoke]   (SCALE multiplies the iteration counts, default 1: ~15 s;
+//        --smoke runs 1/100 of them, to exercise the harness in ctest)
+#include <charconv>
+#include <cstdint>
+#include <cstdio>
+#include <exception>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+
+#include <multiprocessing.hpp>
+
+#include "locks.hpp"
+
+namespace mp = multiprocessing;
+
+namespace {
+
+/// Runs locks.py; returns its "python <workload> <value>" lines as a map, or nullopt.
+std::optional<std::map<std::string, double>> run_python(std::int64_t pairs, std::int64_t increments,
+                                                         std::int64_t round_trips) {
+  const std::string command = std::string(MP_BENCH_PYTHON) + " " + MP_BENCH_PY_SCRIPT + " " +
+                              std::to_string(pairs) + " " + std::to_string(increments) + " " +
+                              std::to_string(round_trips);
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return std::nullopt;
+  std::map<std::string, double> values;
+  char line[512];
+  while (std::fgets(line, sizeof line, pipe) != nullptr) {
+    std::istringstream in(line);
+    std::string who, workload;
+    double value = 0;
+    if (in >> who >> workload >> value && who == "python") values[workload] = value;
+  }
+  const int status = ::pclose(pipe);
+  if (status != 0 || values.size() != 3) return std::nullopt;
+  return values;
+}
+
+void row(const char* workload, const char* unit, double ours, double raw, std::optional<double> python,
+         bool lower_is_better, const char* raw_target, double raw_limit, const char* py_target,
+         double py_limit) {
+  const double vs_raw = lower_is_better ? ours / raw : raw / ours;      // how far from the floor
+  std::printf("%-12s | %12.2f %-8s | %12.2f | %6.2fx %-7s %-4s", workload, ours, unit, raw, vs_raw,
+              raw_target, raw_limit <= 0 ? "" : (vs_raw <= raw_limit ? "PASS" : "MISS"));
+  if (python) {
+    const double vs_py = lower_is_better ? *python / ours : ours / *python;  // how much faster
+    std::printf(" | %12.2f | %6.1fx %-7s %s\n", *python, vs_py, py_target,
+                py_limit <= 0 ? "" : (vs_py >= py_limit ? "PASS" : "MISS"));
+  } else {
+    std::printf(" | %12s |\n", "n/a");
+  }
+}
+
+}  // namespace
+
+int main(int argc, char* argv[]) {
+  mp::freeze_support();
+  std::int64_t scale = 100;  // in hundredths
+  if (argc > 1) {
+    const std::string_view arg(argv[1]);
+    std::int64_t whole = 0;
+    if (arg == "--smoke") {
+      scale = 1;
+    } else if (std::from_chars(arg.data(), arg.data() + arg.size(), whole).ec == std::errc() && whole >= 1) {
+      scale = whole * 100;
+    } else {
+      std::fprintf(stderr, "usage: %s [SCALE >= 1 | --smoke]\n", argv[0]);
+      return 2;
+    }
+  }
+  const std::int64_t pairs = 20'000 * scale, increments = 5'000 * scale, trips = 200 * scale;
+  const std::int64_t py_pairs = 2'000 * scale, py_increments = 500 * scale, py_trips = 20 * scale;
+  try {
+    std::puts("measuring raw POSIX ...");
+    const bench::Results raw = bench::measure_raw(pairs, increments, trips);
+    std::puts("measuring multiprocessing-cpp ...");
+    const bench::Results ours = bench::measure_mp(pairs, increments, trips);
+    std::puts("measuring Python's multiprocessing (locks.py) ...");
+    const auto py = run_python(py_pairs, py_increments, py_trips);
+    if (!py) std::puts("(Python's side did not run: is python3 installed?)");
+    auto python = [&](const char* key) -> std::optional<double> {
+      if (!py) return std::nullopt;
+      return py->at(key);
+    };
+    std::printf("\nworkload     |         ours          |          raw |  vs raw target      |       python |  vs python target\n");
+    std::printf("------------------------------------------------------------------------------------------------------------\n");
+    row("uncontended", "ns", ours.uncontended_ns, raw.uncontended_ns, python("uncontended_ns"), true,
+        "<=1.5x", 1.5, "", 0);
+    row("contended", "M/s", ours.contended_per_s / 1e6, raw.contended_per_s / 1e6,
+        py ? std::optional(python("contended_per_s").value() / 1e6) : std::nullopt, false, "", 0,
+        ">=15x", 15);
+    row("event rtt", "us", ours.round_trip_us, raw.round_trip_us, python("round_trip_us"), true,
+        "<=1.5x", 1.5, ">=4x", 4);
+    std::printf("\nuncontended: ns per acquire+release in one process; contended: million increments per\n"
+                "second, two processes, one lock; event rtt: µs per set/wait round trip between two\n"
+                "processes. vs raw: ours/raw (contended: raw/ours); vs python: python/ours (contended:\n"
+                "ours/python). Raw: robust process-shared pthread mutex; futex ping-pong.\n");
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_locks: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,24 @@
+// SPDX-License-Identifier: MIT
+// multiprocessing/dummy.hpp
+//
+// The thread twins of the library (Python: multiprocessing.dummy): the same API backed by threads
+// of one process, so one line switches a program between processes and threads. They share their
+// implementation with the process versions through a backend policy (state on the heap, private
+// futexes) and are not serializable.
+#pragma once
+
+#include "synchronize.hpp"
+
+namespace multiprocessing::dummy {
+
+// --- primitives (Python: threading.Lock, RLock, Semaphore, ...)
+// -------------------------------------
+using Lock = detail::basic_lock<detail::thread_backend>;
+using RLock = detail::basic_rlock<detail::thread_backend>;
+using Semaphore = detail::basic_semaphore<detail::thread_backend, false>;
+using BoundedSemaphore = detail::basic_semaphore<detail::thread_backend, true>;
+using Condition = detail::basic_condition<detail::thread_backend>;
+using Event = detail::basic_event<detail::thread_backend>;
+using Barrier = detail::basic_barrier<detail::thread_backend>;
+
+}  // namespace multiprocessing::dummy
