@@ -433,6 +433,7 @@ class Downloader : public mp::Process {  // Python: class Downloader(Process): d
 TEST_CASE("Process: a subclass overriding run() works under fork and is refused under spawn",
           "[process][fork][spawn]") {
   Downloader d(20);
+  CHECK(d.name().starts_with("Downloader-"));  // Python: type(self).__name__ + '-' + identity
   CHECK_FALSE(d.pid().has_value());
   d.start();
   CHECK(d.pid().has_value());

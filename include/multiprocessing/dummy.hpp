@@ -4,7 +4,8 @@
 // The thread twins of the library (Python: multiprocessing.dummy): the same API backed by threads
 // of one process, so one line switches a program between processes and threads. They share their
 // implementation with the process versions through a backend policy (state on the heap, private
-// futexes) and are not serializable.
+// futexes) and are not serializable. Holder death does not apply to threads (one cannot be killed
+// alone): owner_died() is always false and recoveries() 0.
 #pragma once
 
 #include "synchronize.hpp"

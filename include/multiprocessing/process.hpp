@@ -11,6 +11,7 @@
 // start() throws ProcessError naming the reason.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <concepts>
 #include <cstdint>
@@ -122,7 +123,8 @@ class Process {
   /// Python: Process.sentinel. @throws ValueError before start().
   [[nodiscard]] int sentinel() const;
 
-  /// Python: Process.name ("Process-1", "Process-1:2" in a grandchild).
+  /// Python: Process.name: "Process-1" ("Process-1:2" in a grandchild); a subclass is named after
+  /// its class, "Downloader-1", as in Python.
   [[nodiscard]] std::string name() const;
   void name(std::string value);
 
@@ -149,6 +151,7 @@ class Process {
   /// In a child: this object is now the current process (Python rebinds _current_process).
   void become_current_process() { state_ = detail::runtime::get().self; }
   void init_child_state();
+  [[nodiscard]] std::string default_name(const std::vector<int>& identity) const;
   [[nodiscard]] detail::process_state& state() const;
   void use_start_method(detail::start_method method) {
     std::lock_guard lock(state().mu);
@@ -344,12 +347,22 @@ inline void Process::init_child_state() {
   auto& self = *rt.self;
   state_->identity = self.identity;
   state_->identity.push_back(++self.child_counter);
-  std::string name = "Process-";
-  for (std::size_t i = 0; i < state_->identity.size(); ++i) {
+  // The name stays empty until asked for or started: Python names a process after its class
+  // ("Producer-1"), and the class is known only once construction is complete.
+}
+
+inline std::string Process::default_name(const std::vector<int>& identity) const {
+  // Python: type(self).__name__ + '-' + ':'.join(identity). The unqualified class name.
+  std::string type = detail::demangle(typeid(*this).name());
+  const std::size_t open = std::min(type.find('<'), type.size());
+  const std::size_t colons = type.rfind("::", open);
+  if (colons != std::string::npos) type.erase(0, colons + 2);
+  std::string name = type + '-';
+  for (std::size_t i = 0; i < identity.size(); ++i) {
     if (i > 0) name += ':';
-    name += std::to_string(state_->identity[i]);
+    name += std::to_string(identity[i]);
   }
-  state_->name = std::move(name);
+  return name;
 }
 
 inline detail::process_state& Process::state() const {
@@ -386,6 +399,7 @@ inline void Process::start() {
     }
     st.at = detail::process_state::phase::started;  // claims the start against other threads
     chosen = st.method;
+    if (st.name.empty()) st.name = default_name(st.identity);  // fixed from here on
   }
   detail::reap_finished_children();
   try {
@@ -613,7 +627,7 @@ inline int Process::sentinel() const {
 inline std::string Process::name() const {
   detail::process_state& st = state();
   std::lock_guard lock(st.mu);
-  return st.name;
+  return st.name.empty() ? default_name(st.identity) : st.name;
 }
 
 inline void Process::name(std::string value) {

@@ -13,19 +13,27 @@
 // call. `Timeout` is any duration (negative: do not wait) or nothing (wait forever).
 //
 // Holder death. A process that dies (even by SIGKILL) while holding a Lock, an RLock or a
-// Condition's lock does not block the others forever: a blocked acquirer notices within about
-// 50 ms that the holder is gone (its pid and start time are recorded in the lock) and takes the
-// lock over. Its acquire() returns true as usual; owner_died() then returns true until it releases
-// the lock, and recoveries() counts such take-overs. As with a robust mutex's EOWNERDEAD, the data
-// the lock protected may be half-updated: check owner_died() where that matters. A Semaphore slot
-// held by a dead process is not given back (a semaphore has no owner); a Barrier party that dies
-// never arrives. In both cases waiters with a timeout still return (a Barrier waiter that times out
-// breaks the barrier for everyone, as in Python).
+// Condition's lock does not block the others forever: a blocked acquirer notices that the holder
+// is gone (its pid and start time are recorded in the lock) at once if it was already reaped,
+// otherwise within about 50-100 ms, and takes the lock over. Its acquire() returns true as usual;
+// owner_died() then returns true until it releases the lock, and recoveries() counts such
+// take-overs. As with a robust mutex's EOWNERDEAD, the data the lock protected may be half-updated:
+// check owner_died() where that matters. A Semaphore slot held by a dead process is not given back
+// (a semaphore has no owner); a Barrier party that dies never arrives. In both cases waiters with a
+// timeout still return (a Barrier waiter that times out breaks the barrier for everyone, as in
+// Python).
+//
+// Differences from Python, all deliberate: Condition.notify() never waits for the woken threads to
+// acknowledge (CPython's does, so a sleeper killed at the wrong moment hangs the notifier); RLock
+// release by a non-owner and Condition use without the lock throw ProcessError where Python raises
+// AssertionError; a dead holder's lock is recovered instead of hanging everyone.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <climits>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <optional>
 #include <string>
@@ -68,12 +76,6 @@ class lockable_mixin {
  private:
   Derived& self() { return static_cast<Derived&>(*this); }
 };
-
-/// Saves/loads a process handle's shared state (the memfd travels beside the bytes).
-template <class Holder>
-void save_holder(serialize::Writer& out, const Holder& h) {
-  h.save(out);
-}
 
 // --- Lock ----------------------------------------------------------------------------------------
 
