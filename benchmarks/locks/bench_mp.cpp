@@ -42,7 +42,7 @@ bench::Results bench::measure_mp(std::int64_t pairs, std::int64_t increments, st
   if (mapping == MAP_FAILED) throw std::runtime_error("mmap failed");
   auto* counter = static_cast<std::int64_t*>(mapping);
   *counter = 0;
-  const auto add = [lock, counter, increments]() mutable {
+  auto add = [lock, counter, increments]() mutable {
     for (std::int64_t i = 0; i < increments; ++i) {
       std::lock_guard guard(lock);
       ++*counter;

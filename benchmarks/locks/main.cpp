@@ -76,7 +76,7 @@ int main(int argc, char* argv[]) {
       return 2;
     }
   }
-  const std::int64_t pairs = 20'000 * scale, increments = 5'000 * scale, trips = 200 * scale;
+  const std::int64_t pairs = 20'000 * scale, increments = 50'000 * scale, trips = 200 * scale;
   const std::int64_t py_pairs = 2'000 * scale, py_increments = 500 * scale, py_trips = 20 * scale;
   try {
     std::puts("measuring raw POSIX ...");
