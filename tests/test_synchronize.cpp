@@ -606,11 +606,28 @@ void barrier_abort_and_reset() {
   CHECK(out[0] == 1);
 }
 
+void throwing_action() { throw std::runtime_error("action failed"); }
+
+template <class W>
+void barrier_action_throws() {
+  typename W::Barrier b(2, &throwing_action);
+  SharedInts out;
+  auto w = W::start(&barrier_broken_party<typename W::Barrier>, b, out);
+  for (int i = 0; i < 3000 && b.n_waiting() != 1; ++i) std::this_thread::sleep_for(1ms);  // poll
+  REQUIRE(b.n_waiting() == 1);
+  CHECK_THROWS_WITH(b.wait(30s), "action failed");  // the last party runs the action
+  CHECK(w.join());
+  CHECK(out[0] == 2);  // the others see the barrier broken
+  CHECK(b.broken());
+}
+
 SYNC_CASE("Barrier: indices, action once per cycle, parties", "[synchronize]", barrier_basics)
 SYNC_CASE("Barrier: a timeout breaks it for everyone, reset() repairs", "[synchronize]",
           barrier_timeout_breaks)
 SYNC_CASE("Barrier: abort() and reset() break the waiters", "[synchronize]",
           barrier_abort_and_reset)
+SYNC_CASE("Barrier: an exception from the action breaks the barrier", "[synchronize]",
+          barrier_action_throws)
 
 // --- holder death (processes only) ---------------------------------------------------------------
 

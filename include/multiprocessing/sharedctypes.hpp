@@ -5,10 +5,14 @@
 // changed by every process that has a handle (Python: multiprocessing.Value / multiprocessing.Array
 // and multiprocessing.sharedctypes.RawValue / RawArray).
 //
-//   mp::Value<int> counter(0);                  // with a fresh RLock: counter.get_lock()
-//   { std::lock_guard g(counter.get_lock()); counter.value() += 1; }   // Python: with
-//   ...get_lock(): mp::Array<double> a(10);                    // zeroed;  mp::Array<int> b{1, 2,
-//   3}; mp::Process p(f, counter, a); p.start();    // the child's writes are visible here
+//   mp::Value<int> counter(0);       // with a fresh RLock: counter.get_lock()
+//   {
+//     std::lock_guard g(counter.get_lock());   // Python: with counter.get_lock():
+//     counter.value() += 1;
+//   }
+//   mp::Array<double> a(10);         // zeroed;  mp::Array<int> b{1, 2, 3};
+//   mp::Process p(f, counter, a);    // the child's writes are visible here
+//   p.start();
 //
 // T is any trivially copyable type (numbers, enums, std::array, user structs without pointers).
 // The data lives in an anonymous memfd segment (detail/shm.hpp): nothing ever appears in /dev/shm,
@@ -18,9 +22,8 @@
 //
 // Differences from Python:
 // - value() returns a T& into shared memory and indexing returns T&: neither takes the lock
-// (Python's
-//   synchronized wrappers lock around each single read or write, which never made `v.value += 1`
-//   atomic anyway). Compound updates need the lock in both languages. The setter value(x) takes
+//   (Python's synchronized wrappers lock around each single read or write, which never made
+//   `v.value += 1` atomic anyway). Compound updates need the lock in both languages. The setter value(x) takes
 //   the lock, as Python's `v.value = x` does.
 // - The lock's type is a template parameter: Value<T> and Array<T> use an RLock, as Python's
 //   lock=True does; to share an existing mp::Lock, write Value<T, mp::Lock>(init, lock) (class
