@@ -510,6 +510,17 @@ class basic_event {
     auto& s = *state_;
     if (s.flag.load(std::memory_order_acquire) != 0) return true;
     const mono_deadline until(timeout);
+    // A set() that comes within a few microseconds (a peer answering) is caught by spinning: no
+    // futex sleep here, no wake-up syscall there. Bounded in time, so a long wait costs nothing.
+    const auto spin_until = std::chrono::steady_clock::now() + event_spin;
+    if (timeout.forever() || *timeout.get() >= event_spin) {
+      do {
+        for (int i = 0; i < 64; ++i) {
+          if (s.flag.load(std::memory_order_acquire) != 0) return true;
+          cpu_relax();
+        }
+      } while (std::chrono::steady_clock::now() < spin_until);
+    }
     s.waiters.fetch_add(1, std::memory_order_seq_cst);
     while (s.flag.load(std::memory_order_seq_cst) == 0) {
       if (futex_wait(s.flag, 0, until, Backend::shared) == futex_result::timed_out) break;
@@ -517,6 +528,9 @@ class basic_event {
     s.waiters.fetch_sub(1, std::memory_order_relaxed);
     return s.flag.load(std::memory_order_acquire) != 0;
   }
+
+  /// How long wait() spins before sleeping.
+  static constexpr std::chrono::microseconds event_spin{20};
 
   void save(serialize::Writer& out) const { state_.save(out); }
   static basic_event load(serialize::Reader& in) {
