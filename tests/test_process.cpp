@@ -25,6 +25,7 @@
 
 namespace mp = multiprocessing;
 using namespace std::chrono_literals;
+using test_support::PipeEnd;
 using test_support::elapsed_since;
 using test_support::temp_dir;
 
@@ -78,24 +79,6 @@ struct Adder {  // a serializable function object (an aggregate) crosses exec by
   void operator()(int x) const { std::exit(base + x); }
 };
 
-/// A handle that owns a descriptor, as Queue and Lock handles do: under fork it is inherited,
-/// under spawn and forkserver it travels with the handshake (Writer::attach_fd).
-struct PipeEnd {
-  int fd = -1;
-};
-
-}  // namespace
-
-template <>
-struct mp::serializer<PipeEnd> {
-  static void save(mp::Writer& w, const PipeEnd& end) { w.save(w.attach_fd(end.fd)); }
-  static PipeEnd load(mp::Reader& r) {
-    // The passed descriptor is valid while loading only: keep a duplicate.
-    return PipeEnd{::fcntl(r.fd(r.load<std::uint32_t>()), F_DUPFD_CLOEXEC, 0)};
-  }
-};
-
-namespace {
 void write_through(PipeEnd end, std::string text) {
   const auto n = ::write(end.fd, text.data(), text.size());
   std::exit(n == static_cast<ssize_t>(text.size()) ? 0 : 1);

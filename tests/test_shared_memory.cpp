@@ -29,6 +29,7 @@
 #include "test_support.hpp"
 
 namespace mp = multiprocessing;
+using test_support::PipeEnd;
 namespace shm = multiprocessing::shared_memory;
 using namespace std::chrono_literals;
 
@@ -95,22 +96,6 @@ std::size_t count_mappings_of(const std::string& name) {
   return n;
 }
 
-/// A descriptor-owning handle, so that spawned children can report readiness through a pipe.
-struct PipeEnd {
-  int fd = -1;
-};
-
-}  // namespace
-
-template <>
-struct mp::serializer<PipeEnd> {
-  static void save(mp::Writer& w, const PipeEnd& end) { w.save(w.attach_fd(end.fd)); }
-  static PipeEnd load(mp::Reader& r) {
-    return PipeEnd{::fcntl(r.fd(r.load<std::uint32_t>()), F_DUPFD_CLOEXEC, 0)};
-  }
-};
-
-namespace {
 
 // -- child targets (plain functions: they cross spawn and forkserver) --
 

@@ -29,6 +29,7 @@
 #include "test_support.hpp"
 
 namespace mp = multiprocessing;
+using test_support::PipeEnd;
 using namespace std::chrono_literals;
 
 #define MP_ALL_CONTEXTS mp::ForkContext, mp::SpawnContext, mp::ForkServerContext
@@ -62,21 +63,6 @@ bool mapped(const std::string& what) {
   return false;
 }
 
-struct PipeEnd {
-  int fd = -1;
-};
-
-}  // namespace
-
-template <>
-struct mp::serializer<PipeEnd> {
-  static void save(mp::Writer& w, const PipeEnd& end) { w.save(w.attach_fd(end.fd)); }
-  static PipeEnd load(mp::Reader& r) {
-    return PipeEnd{::fcntl(r.fd(r.load<std::uint32_t>()), F_DUPFD_CLOEXEC, 0)};
-  }
-};
-
-namespace {
 
 // -- child targets (plain functions: they cross spawn and forkserver) --
 

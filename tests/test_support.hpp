@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Small helpers shared by the tests: temporary directories, stdout/stderr capture around a call
-// (children inherit the redirected descriptors), elapsed time, and waiting for an unrelated pid.
+// (children inherit the redirected descriptors), elapsed time, waiting for an unrelated pid, and
+// PipeEnd, a descriptor-owning handle that crosses every start method.
 #pragma once
 
 #include <chrono>
@@ -11,6 +12,8 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+
+#include <multiprocessing/serialize.hpp>
 
 #include <fcntl.h>
 #include <poll.h>
@@ -91,4 +94,22 @@ inline bool wait_pid_gone(pid_t pid, std::chrono::milliseconds limit) {
   return rc == 1;
 }
 
+/// A handle that owns a descriptor, as Queue and Lock handles do: under fork it is inherited, under
+/// spawn and forkserver it travels with the handshake (Writer::attach_fd). Children report through
+/// the pipe it names.
+struct PipeEnd {
+  int fd = -1;
+};
+
 }  // namespace test_support
+
+template <>
+struct multiprocessing::serializer<test_support::PipeEnd> {
+  static void save(multiprocessing::Writer& w, const test_support::PipeEnd& end) {
+    w.save(w.attach_fd(end.fd));
+  }
+  static test_support::PipeEnd load(multiprocessing::Reader& r) {
+    // The passed descriptor is valid while loading only: keep a duplicate.
+    return test_support::PipeEnd{::fcntl(r.fd(r.load<std::uint32_t>()), F_DUPFD_CLOEXEC, 0)};
+  }
+};

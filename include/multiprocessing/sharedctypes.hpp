@@ -106,6 +106,33 @@ class ctype_lock {
   mutable std::optional<L> lock_;
 };
 
+/// The lock half of Value and Array: get_lock() and the forwarding that makes them Lockable
+/// (Python: `with v:` and v.acquire()/v.release() on a synchronized wrapper).
+template <class Derived, class L>
+class synchronized_ctype {
+ public:
+  /// The lock. Python: v.get_lock().
+  /// @throws AttributeError when created with lock = false.
+  [[nodiscard]] L& get_lock() const { return self().lock_.get(Derived::kind); }
+
+  /// get_lock().acquire(block, timeout) (Python: v.acquire(), so that `with v:` works). Blocks
+  /// up to `timeout` while the lock is held elsewhere; returns whether it was acquired.
+  /// @throws AttributeError when created with lock = false.
+  /// Memory ordering and peer death: as the lock's acquire() (synchronize.hpp).
+  bool acquire(bool block = true, Timeout timeout = {}) const {
+    return get_lock().acquire(block, timeout);
+  }
+  /// get_lock().release(). @throws as the lock's release(), or AttributeError without a lock.
+  void release() const { get_lock().release(); }
+  /// Lockable: std::lock_guard g(v) holds the object's lock (Python: `with v:`).
+  void lock() const { get_lock().lock(); }
+  void unlock() const { get_lock().unlock(); }
+  [[nodiscard]] bool try_lock() const { return get_lock().try_lock(); }
+
+ private:
+  [[nodiscard]] const Derived& self() const noexcept { return static_cast<const Derived&>(*this); }
+};
+
 template <class L>
 inline constexpr bool is_lock_handle_v =
     std::is_same_v<L, multiprocessing::Lock> || std::is_same_v<L, multiprocessing::RLock>;
@@ -254,7 +281,7 @@ class RawArray {
 /// Python: multiprocessing.Value(typecode, *args, lock=True). A RawValue with a lock (an RLock
 /// unless L says otherwise). A handle: copies share the value and the lock.
 template <class T, class L = RLock>
-class Value {
+class Value : public detail::synchronized_ctype<Value<T, L>, L> {
   static_assert(detail::is_lock_handle_v<L>, "mp::Value<T, L>: L must be mp::Lock or mp::RLock");
 
  public:
@@ -283,7 +310,7 @@ class Value {
   /// Peer death: a holder that died is taken over (see synchronize.hpp), so this never hangs on it.
   void value(const T& v) const {
     if (lock_.optional()) {
-      std::lock_guard guard(get_lock());
+      std::lock_guard guard(this->get_lock());
       raw_.value(v);
     } else {
       raw_.value(v);
@@ -292,25 +319,9 @@ class Value {
   /// The shared T (Python: v.get_obj(), the unsynchronized object).
   [[nodiscard]] T& get_obj() const noexcept { return raw_.get_obj(); }
 
-  /// The lock. Python: v.get_lock().
-  /// @throws AttributeError when created with lock = false.
-  [[nodiscard]] L& get_lock() const { return lock_.get("Value"); }
-
-  /// get_lock().acquire(block, timeout) (Python: v.acquire(), so that `with v:` works). Blocks
-  /// up to `timeout` while the lock is held elsewhere; returns whether it was acquired.
-  /// @throws AttributeError when created with lock = false.
-  /// Memory ordering and peer death: as the lock's acquire() (synchronize.hpp).
-  bool acquire(bool block = true, Timeout timeout = {}) const {
-    return get_lock().acquire(block, timeout);
-  }
-  /// get_lock().release(). @throws as the lock's release(), or AttributeError without a lock.
-  void release() const { get_lock().release(); }
-  /// Lockable: std::lock_guard g(v) holds the value's lock (Python: `with v:`).
-  void lock() const { get_lock().lock(); }
-  void unlock() const { get_lock().unlock(); }
-  [[nodiscard]] bool try_lock() const { return get_lock().try_lock(); }
-
  private:
+  friend class detail::synchronized_ctype<Value, L>;
+  static constexpr const char* kind = "Value";
   template <class, class>
   friend struct multiprocessing::serializer;
   Value(RawValue<T> raw, std::optional<L> lock) : raw_(std::move(raw)), lock_(std::move(lock)) {}
@@ -322,7 +333,7 @@ class Value {
 /// Python: multiprocessing.Array(typecode, size_or_initializer, lock=True). A RawArray with a lock
 /// (an RLock unless L says otherwise). A handle: copies share the elements and the lock.
 template <class T, class L = RLock>
-class Array {
+class Array : public detail::synchronized_ctype<Array<T, L>, L> {
   static_assert(detail::is_lock_handle_v<L>, "mp::Array<T, L>: L must be mp::Lock or mp::RLock");
 
  public:
@@ -366,23 +377,9 @@ class Array {
   /// Every element, as a span into shared memory (Python: a.get_obj()).
   [[nodiscard]] std::span<T> get_obj() const noexcept { return raw_.get_obj(); }
 
-  /// The lock. Python: a.get_lock().
-  /// @throws AttributeError when created with lock = false.
-  [[nodiscard]] L& get_lock() const { return lock_.get("Array"); }
-  /// get_lock().acquire(block, timeout) (Python: a.acquire(), so that `with a:` works). Blocks
-  /// up to `timeout` while the lock is held elsewhere; returns whether it was acquired.
-  /// @throws AttributeError when created with lock = false.
-  /// Memory ordering and peer death: as the lock's acquire() (synchronize.hpp).
-  bool acquire(bool block = true, Timeout timeout = {}) const {
-    return get_lock().acquire(block, timeout);
-  }
-  void release() const { get_lock().release(); }
-  /// Lockable: std::lock_guard g(a) holds the array's lock (Python: `with a:`).
-  void lock() const { get_lock().lock(); }
-  void unlock() const { get_lock().unlock(); }
-  [[nodiscard]] bool try_lock() const { return get_lock().try_lock(); }
-
  private:
+  friend class detail::synchronized_ctype<Array, L>;
+  static constexpr const char* kind = "Array";
   template <class, class>
   friend struct multiprocessing::serializer;
   Array(RawArray<T> raw, std::optional<L> lock) : raw_(std::move(raw)), lock_(std::move(lock)) {}
