@@ -33,8 +33,8 @@ class ProcessError : public Error {
 /// too small; the complete message is kept in `message()`.
 class BufferTooShort : public ProcessError {
  public:
-  explicit BufferTooShort(std::string what, std::string message = {})
-      : ProcessError(std::move(what)), message_(std::move(message)) {}
+  explicit BufferTooShort(const std::string& what, std::string message = {})
+      : ProcessError(what), message_(std::move(message)) {}
   /// The whole message that did not fit.
   [[nodiscard]] const std::string& message() const noexcept { return message_; }
 
