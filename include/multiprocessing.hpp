@@ -8,6 +8,7 @@
 //   namespace mp = multiprocessing;
 #pragma once
 
+#include "multiprocessing/connection.hpp"
 #include "multiprocessing/context.hpp"
 #include "multiprocessing/dummy.hpp"
 #include "multiprocessing/errors.hpp"
