@@ -2,10 +2,14 @@
 // Tests for multiprocessing/connection.hpp: Pipe() and Connection across real processes under
 // fork, spawn and forkserver (typed messages, bytes, poll, EOF, direction, 64 MiB both ways at
 // once), descriptors passed inside messages, and connection::wait() with timing bounds.
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
@@ -379,4 +383,232 @@ TEST_CASE("Connection: a corrupt message is SerializationError, the stream stays
   a.send_bytes(std::span<const std::byte>(bytes));
   CHECK_THROWS_AS(b.recv<Record>(), mp::SerializationError);
   CHECK(b.recv<Record>() == sample());  // send_bytes(dumps(x)) is send(x)
+}
+
+// ---------------------------------------------------------------------------------------------
+// connection::Listener and connection::Client
+
+namespace conn_test {
+
+using Key = std::optional<std::vector<unsigned char>>;
+
+Key key_a() { return std::vector<unsigned char>{'s', 'e', 'c', 'r', 'e', 't', '-', 'a'}; }
+Key key_b() { return std::vector<unsigned char>{'s', 'e', 'c', 'r', 'e', 't', '-', 'b'}; }
+
+mp::connection::Address make_address(bool tcp, const std::string& path_or_host, int port) {
+  if (tcp) return {path_or_host, static_cast<std::uint16_t>(port)};
+  return {path_or_host};
+}
+
+/// Child: connects, echoes one Record, then sends "done". Exit codes say what went wrong.
+void client_echo(bool tcp, std::string where, int port, Key key) {
+  try {
+    auto c = mp::connection::Client(make_address(tcp, where, port), key, 30s);
+    if (!c.poll(30s)) std::exit(3);
+    c.send(c.recv<Record>());
+    c.send(std::string("done"));
+    std::exit(0);
+  } catch (const mp::AuthenticationError&) {
+    std::exit(7);
+  } catch (const mp::TimeoutError&) {
+    std::exit(8);
+  } catch (...) {
+    std::exit(9);
+  }
+}
+
+/// A raw socket connected to `address` (no handshake), for misbehaving peers.
+mp::detail::unique_fd raw_connect(const mp::connection::Address& address) {
+  const auto where = mp::detail::resolve(address, "test raw_connect");
+  mp::detail::unique_fd fd(::socket(where.family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  REQUIRE(fd);
+  REQUIRE(::connect(fd.get(), reinterpret_cast<const sockaddr*>(&where.storage), where.length) ==
+          0);
+  return fd;
+}
+
+}  // namespace conn_test
+
+TEMPLATE_TEST_CASE(
+    "Listener/Client: a child's Client exchanges typed messages, with and without "
+    "an authkey, over AF_UNIX and TCP loopback",
+    "[connection][listener][fork][spawn]", MP_FORK_SPAWN) {
+  const bool tcp = GENERATE(false, true);
+  const bool with_key = GENERATE(false, true);
+  CAPTURE(tcp, with_key);
+  test_support::temp_dir dir;
+  const Key key = with_key ? key_a() : Key{};
+  mp::connection::Listener l(
+      tcp ? make_address(true, "127.0.0.1", 0) : make_address(false, dir.path() + "/mp.sock", 0),
+      key);
+  if (tcp) {
+    CHECK(l.address().host() == "127.0.0.1");
+    CHECK(l.address().port() != 0);
+  }
+  TestType ctx;
+  auto p = ctx.Process(client_echo, tcp, tcp ? l.address().host() : l.address().path(),
+                       tcp ? int{l.address().port()} : 0, key);
+  p.start();
+  auto c = l.accept(30s);
+  REQUIRE(l.last_accepted().has_value());
+  CHECK(l.last_accepted()->is_tcp() == tcp);
+  if (tcp) CHECK(l.last_accepted()->host() == "127.0.0.1");
+  c.send(sample());
+  REQUIRE(c.poll(30s));
+  CHECK(c.recv<Record>() == sample());
+  REQUIRE(c.poll(30s));
+  CHECK(c.recv<std::string>() == "done");
+  REQUIRE(p.join(30s));
+  CHECK(p.exitcode() == 0);
+  l.close();
+  CHECK(l.closed());
+  if (!tcp) CHECK_FALSE(std::filesystem::exists(dir.path() + "/mp.sock"));  // unlinked on close
+}
+
+TEMPLATE_TEST_CASE("Listener/Client: a wrong authkey is AuthenticationError on both sides",
+                   "[connection][listener][fork][spawn]", MP_FORK_SPAWN) {
+  const bool tcp = GENERATE(false, true);
+  CAPTURE(tcp);
+  test_support::temp_dir dir;
+  mp::connection::Listener l(
+      tcp ? make_address(true, "127.0.0.1", 0) : make_address(false, dir.path() + "/mp.sock", 0),
+      key_a(), 1, 10s);
+  TestType ctx;
+  auto p = ctx.Process(client_echo, tcp, tcp ? l.address().host() : l.address().path(),
+                       tcp ? int{l.address().port()} : 0, key_b());
+  p.start();
+  CHECK_THROWS_AS(l.accept(30s), mp::AuthenticationError);
+  REQUIRE(p.join(30s));
+  CHECK(p.exitcode() == 7);  // the child's Client threw AuthenticationError too
+}
+
+TEST_CASE("Listener/Client: an authkey on one side only is a clear error, without a hang",
+          "[connection][listener]") {
+  test_support::temp_dir dir;
+  SECTION("the listener has a key, the client has none") {
+    mp::connection::Listener l(dir.path() + "/k.sock", key_a(), 1, 5s);
+    std::exception_ptr client_error;
+    std::thread client([&] {
+      try {
+        auto c = mp::connection::Client(l.address(), std::nullopt, 10s);
+        c.send(42);                            // not a digest: the listener rejects it
+        if (c.poll(10s)) (void)c.recv<int>();  // the challenge is a bytes message: TypeError
+      } catch (...) {
+        client_error = std::current_exception();
+      }
+    });
+    const auto t0 = std::chrono::steady_clock::now();
+    CHECK_THROWS_AS(l.accept(10s), mp::AuthenticationError);
+    CHECK(elapsed_since(t0) < 5s);
+    client.join();
+    CHECK_THROWS_AS(std::rethrow_exception(client_error), mp::TypeError);
+  }
+  SECTION("the client has a key, the listener has none") {
+    mp::connection::Listener l({"127.0.0.1", 0});
+    std::exception_ptr client_error;
+    std::thread client([&] {
+      try {
+        (void)mp::connection::Client(l.address(), key_a(), 1s);  // no challenge ever comes
+      } catch (...) {
+        client_error = std::current_exception();
+      }
+    });
+    auto c = l.accept(10s);  // no authentication on this side
+    REQUIRE(c.poll(10s));    // the client gave up and closed
+    CHECK_THROWS_AS(c.recv<int>(), mp::EOFError);
+    client.join();
+    CHECK_THROWS_AS(std::rethrow_exception(client_error), mp::TimeoutError);
+  }
+}
+
+TEST_CASE(
+    "Listener: a peer sending garbage, a huge length or nothing fails accept() within the "
+    "handshake timeout, and the next client is served",
+    "[connection][listener]") {
+  const bool tcp = GENERATE(false, true);
+  const int kind = GENERATE(0, 1, 2);  // garbage, huge length, silence
+  CAPTURE(tcp, kind);
+  test_support::temp_dir dir;
+  mp::connection::Listener l(
+      tcp ? make_address(true, "127.0.0.1", 0) : make_address(false, dir.path() + "/g.sock", 0),
+      key_a(), 1, 1s);
+  auto bad = raw_connect(l.address());
+  if (kind == 0) {
+    const std::string junk = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    mp::detail::write_all(bad.get(), junk.data(), junk.size(), "junk");
+  } else if (kind == 1) {
+    unsigned char header[12] = {0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0, 0, 0, 0, 0};  // 2 GiB
+    mp::detail::write_all(bad.get(), header, sizeof header, "huge header");
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    (void)l.accept(10s);
+    FAIL("accept() authenticated a misbehaving peer");
+  } catch (const mp::AuthenticationError& e) {
+    const std::string what = e.what();
+    CAPTURE(what);
+    CHECK(what.find(kind == 2   ? "timeout"
+                    : kind == 1 ? "bad message length"
+                                : "handshake") != std::string::npos);
+  }
+  const auto took = elapsed_since(t0);
+  if (kind == 2) CHECK(took >= 1s);
+  CHECK(took < 3s);
+  bad.reset();
+
+  std::exception_ptr client_error;
+  std::thread client([&] {
+    try {
+      auto c = mp::connection::Client(l.address(), key_a(), 10s);
+      c.send(std::string("well-behaved"));
+    } catch (...) {
+      client_error = std::current_exception();
+    }
+  });
+  auto c = l.accept(10s);
+  REQUIRE(c.poll(10s));
+  CHECK(c.recv<std::string>() == "well-behaved");
+  client.join();
+  CHECK_FALSE(client_error);
+}
+
+TEST_CASE("Listener: accept(timeout) with no peer waits the timeout, then TimeoutError",
+          "[connection][listener]") {
+  test_support::temp_dir dir;
+  const bool tcp = GENERATE(false, true);
+  CAPTURE(tcp);
+  mp::connection::Listener l(tcp ? make_address(true, "127.0.0.1", 0)
+                                 : make_address(false, dir.path() + "/t.sock", 0));
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK_THROWS_AS(l.accept(300ms), mp::TimeoutError);
+  const auto took = elapsed_since(t0);
+  CHECK(took >= 300ms);
+  CHECK(took < 300ms + 2s);
+}
+
+TEST_CASE("Client: the timeout bounds connect and handshake together", "[connection][listener]") {
+  mp::connection::Listener l({"127.0.0.1", 0}, key_a());  // never accepts: no challenge comes
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK_THROWS_AS(mp::connection::Client(l.address(), key_a(), 300ms), mp::TimeoutError);
+  const auto took = elapsed_since(t0);
+  CHECK(took >= 300ms);
+  CHECK(took < 300ms + 2s);
+}
+
+TEST_CASE("Listener: AF_UNIX paths, errors and close", "[connection][listener]") {
+  test_support::temp_dir dir;
+  const std::string path = dir.path() + "/u.sock";
+  mp::connection::Listener l(path);
+  CHECK(l.address().path() == path);
+  CHECK(std::filesystem::exists(path));
+  CHECK_THROWS_AS(mp::connection::Listener(path), mp::OSError);  // the path is taken
+  CHECK(std::filesystem::exists(path));  // a failed Listener does not unlink what it did not bind
+  CHECK_THROWS_AS(mp::connection::Client(dir.path() + "/missing.sock", std::nullopt, 5s),
+                  mp::OSError);
+  CHECK_THROWS_AS(mp::connection::Listener(std::string(200, 'x')), mp::OSError);
+  l.close();
+  l.close();  // idempotent
+  CHECK_FALSE(std::filesystem::exists(path));
+  CHECK_THROWS_AS(l.accept(1s), mp::OSError);
+  CHECK_THROWS_AS(mp::connection::Client(path, std::nullopt, 5s), mp::OSError);
 }

@@ -25,14 +25,28 @@
 // 64 MiB to each other simultaneously both complete, then receive from their buffers. A simplex
 // pipe carries one direction only, so a plain blocking write cannot deadlock there.
 //
-// Listener and Client (Python: multiprocessing.connection.Listener/Client) belong in this header,
-// in namespace multiprocessing::connection, after wait().
+// connection::Listener and connection::Client (Python: multiprocessing.connection.Listener and
+// Client) carry the same frames over an AF_UNIX path or TCP, optionally authenticated with an
+// HMAC-SHA256 challenge-response both ways (Python 3.12's handshake, see Listener; OpenSSL's
+// libcrypto computes it):
+//
+//   mp::connection::Listener l({"127.0.0.1", 0}, key);   // or a path: Listener("/tmp/d/mp.sock")
+//   auto c = mp::connection::Client(l.address(), key);   // in another process; l.accept() there
 #pragma once
 
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -341,7 +355,135 @@ class wait_object {
   return wait(std::span<const wait_object>(objects.begin(), objects.size()), timeout);
 }
 
-// Listener / Client: see the file comment.
+/// Where a Listener listens and a Client connects (Python: an address string for AF_UNIX, a
+/// (host, port) tuple for AF_INET). A path: `Address("/tmp/x/mp.sock")` or just "…"; a TCP
+/// address: `Address("127.0.0.1", 0)` or `{"127.0.0.1", port}` (port 0 lets the kernel pick).
+class Address {
+ public:
+  Address() = default;
+  Address(std::string path) : path_(std::move(path)) {}  // NOLINT(google-explicit-constructor)
+  Address(const char* path) : path_(path) {}             // NOLINT(google-explicit-constructor)
+  Address(std::string host, std::uint16_t port) : path_(std::move(host)), port_(port), tcp_(true) {}
+  Address(const std::pair<std::string, std::uint16_t>& hp)  // NOLINT(google-explicit-constructor)
+      : Address(hp.first, hp.second) {}
+
+  /// True for a (host, port) address, false for an AF_UNIX path.
+  [[nodiscard]] bool is_tcp() const noexcept { return tcp_; }
+  /// The AF_UNIX path (empty for an unnamed peer). @throws ValueError for a TCP address.
+  [[nodiscard]] const std::string& path() const {
+    if (tcp_) throw ValueError("Address::path on a TCP address " + to_string());
+    return path_;
+  }
+  /// The host of a TCP address. @throws ValueError for an AF_UNIX path.
+  [[nodiscard]] const std::string& host() const {
+    if (!tcp_) throw ValueError("Address::host on the AF_UNIX address " + to_string());
+    return path_;
+  }
+  /// The port of a TCP address. @throws ValueError for an AF_UNIX path.
+  [[nodiscard]] std::uint16_t port() const {
+    if (!tcp_) throw ValueError("Address::port on the AF_UNIX address " + to_string());
+    return port_;
+  }
+  /// "host:port" or the path (quoted).
+  [[nodiscard]] std::string to_string() const {
+    return tcp_ ? path_ + ":" + std::to_string(port_) : "'" + path_ + "'";
+  }
+  friend bool operator==(const Address&, const Address&) = default;
+
+ private:
+  std::string path_;
+  std::uint16_t port_ = 0;
+  bool tcp_ = false;
+};
+
+/// The default bound on a Listener's authentication handshake (see Listener).
+inline constexpr std::chrono::seconds default_handshake_timeout{20};
+
+/// A server socket that accepts Connections (Python: multiprocessing.connection.Listener), on an
+/// AF_UNIX path or a TCP (host, port).
+///
+/// Authentication (`authkey` engaged): accept() runs Python 3.12's handshake both ways, first as
+/// the challenger, then as the answerer; Client() runs it in the opposite order. Each challenge is
+/// the message "#CHALLENGE#{sha256}" + 40 random bytes (OpenSSL RAND_bytes); the answer is
+/// "{sha256}" + HMAC-SHA256(authkey, "{sha256}" + random bytes); the challenger compares it in
+/// constant time (CRYPTO_memcmp) and replies "#WELCOME#" or "#FAILURE#". Only sha256 is accepted
+/// (not Python 3.11's legacy md5). The messages ride this library's frames (see the file comment),
+/// so a C++ peer cannot talk to a Python one; the handshake's content is Python's.
+/// authkey == nullopt means no authentication, as Python's authkey=None (it does not default to
+/// current_process().authkey(); pass that explicitly to use it).
+///
+/// Robustness: handshake messages are read with maxlength 256 and the whole handshake has a
+/// deadline (`handshake_timeout`, 20 s by default), so an unauthenticated peer makes the listener
+/// allocate at most a few hundred bytes and holds accept() at most that long. accept() serves one
+/// peer at a time, as in Python: while a peer handshakes, the next ones wait in the backlog.
+///
+/// Not copyable; movable. The descriptor is close-on-exec. An AF_UNIX listener unlinks its path on
+/// close() and on destruction, in the process that created it only (as Python's finalizer).
+/// Thread-safety: none (one thread at a time), as in Python.
+class Listener {
+ public:
+  /// Binds and listens. Python: Listener(address, family=None, backlog=1, authkey=None).
+  /// @throws OSError (EADDRINUSE when the path exists or the port is taken, ENAMETOOLONG for a
+  ///   path beyond 107 bytes...); OSError when the host does not resolve.
+  explicit Listener(const Address& address,
+                    std::optional<std::vector<unsigned char>> authkey = std::nullopt,
+                    int backlog = 1, Timeout handshake_timeout = default_handshake_timeout);
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+  Listener(Listener&& other) noexcept;
+  Listener& operator=(Listener&& other) noexcept;
+  ~Listener() { close(); }
+
+  /// Waits for a peer, authenticates it when there is an authkey, and returns the connection.
+  /// Python: Listener.accept(). Blocks until a peer connects (then at most handshake_timeout).
+  /// @throws AuthenticationError when the peer's key is wrong, it answers garbage, an oversized
+  ///   message, closes, or stays silent past handshake_timeout (that peer is dropped; the listener
+  ///   keeps working); OSError when closed.
+  /// Memory ordering: none by itself; the returned connection orders as any Connection.
+  /// Peer death: a peer that dies during the handshake is AuthenticationError ("the peer closed
+  ///   the connection"); one that dies before accept() is skipped or seen as EOF on the result.
+  [[nodiscard]] Connection accept() { return accept(Timeout{}); }
+  /// accept() waiting at most `timeout` for a peer to connect (the handshake then has its own
+  /// bound). @throws TimeoutError when no peer connected in time; otherwise as accept().
+  [[nodiscard]] Connection accept(Timeout timeout);
+
+  /// The bound address (for TCP, the actual port). Python: Listener.address.
+  [[nodiscard]] const Address& address() const noexcept { return address_; }
+  /// The peer address of the last accepted connection (an AF_UNIX client is usually unnamed:
+  /// empty path). Python: Listener.last_accepted.
+  [[nodiscard]] const std::optional<Address>& last_accepted() const noexcept {
+    return last_accepted_;
+  }
+  /// Closes the socket and unlinks an AF_UNIX path. Idempotent. Python: Listener.close().
+  void close() noexcept;
+  /// True after close().
+  [[nodiscard]] bool closed() const noexcept { return !fd_; }
+  /// The listening descriptor (for connection::wait). @throws OSError when closed.
+  [[nodiscard]] int fileno() const;
+
+ private:
+  detail::unique_fd fd_;
+  Address address_;
+  std::optional<std::vector<unsigned char>> authkey_;
+  Timeout handshake_timeout_;
+  std::optional<Address> last_accepted_;
+  pid_t owner_ = -1;
+};
+
+/// Connects to a Listener and, when `authkey` is engaged, runs the handshake (answer first, then
+/// challenge). Python: multiprocessing.connection.Client(address, family=None, authkey=None).
+/// Blocks until connected and authenticated.
+/// @throws AuthenticationError on a wrong key or a protocol error; OSError when the connection is
+///   refused (ECONNREFUSED, ENOENT...).
+/// Memory ordering: none by itself; the returned connection orders as any Connection.
+/// Peer death: a listener that dies during the handshake is AuthenticationError (EOF).
+[[nodiscard]] Connection Client(const Address& address,
+                                std::optional<std::vector<unsigned char>> authkey = std::nullopt);
+/// Client() with connect and handshake bounded by `timeout` together.
+/// @throws TimeoutError when they did not complete in time (for instance the Listener has no
+///   authkey and never sends a challenge); otherwise as Client().
+[[nodiscard]] Connection Client(const Address& address,
+                                std::optional<std::vector<unsigned char>> authkey, Timeout timeout);
 
 }  // namespace connection
 
@@ -676,6 +818,377 @@ inline std::vector<wait_object> wait(std::span<const wait_object> objects, Timeo
     if (fds[i].revents != 0) ready.push_back(objects[i]);
   }
   return ready;
+}
+
+}  // namespace connection
+
+namespace detail {
+
+inline constexpr std::string_view auth_challenge = "#CHALLENGE#";
+inline constexpr std::string_view auth_welcome = "#WELCOME#";
+inline constexpr std::string_view auth_failure = "#FAILURE#";
+inline constexpr std::string_view auth_digest_prefix = "{sha256}";
+inline constexpr std::size_t auth_random_length = 40;  // Python's MESSAGE_LENGTH
+inline constexpr std::size_t auth_max_message = 256;   // Python's recv_bytes(256)
+
+/// Why a handshake step failed: the listener reports every failure as AuthenticationError, the
+/// client reports a timeout as TimeoutError.
+struct auth_handshake_expired {};
+
+/// Sends one frame (no descriptors) before `until`.
+inline void handshake_send(int fd, std::string_view payload, const deadline& until) {
+  std::string frame(frame_header_size, '\0');
+  const std::uint64_t length = payload.size();
+  for (std::size_t i = 0; i < 8; ++i) frame[i] = static_cast<char>((length >> (8 * i)) & 0xffU);
+  frame += payload;
+  std::size_t done = 0;
+  while (done < frame.size()) {
+    const ssize_t n =
+        ::send(fd, frame.data() + done, frame.size() - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n >= 0) {
+      done += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (!poll_fd(fd, POLLOUT, until, "authentication handshake")) throw auth_handshake_expired{};
+      continue;
+    }
+    throw AuthenticationError(std::string("authentication handshake: send: ") +
+                              std::generic_category().message(errno));
+  }
+}
+
+/// Receives one frame of at most auth_max_message bytes (and no descriptors) before `until`.
+inline std::string handshake_recv(int fd, const deadline& until) {
+  unsigned char header[frame_header_size];
+  const auto check = [](read_status s) {
+    if (s == read_status::timeout) throw auth_handshake_expired{};
+    if (s == read_status::eof) {
+      throw AuthenticationError("authentication handshake: the peer closed the connection");
+    }
+  };
+  check(read_exact(fd, header, sizeof header, until, "authentication handshake"));
+  std::uint64_t length = 0;
+  std::uint32_t nfds = 0;
+  for (std::size_t i = 0; i < 8; ++i) length |= static_cast<std::uint64_t>(header[i]) << (8 * i);
+  for (std::size_t i = 0; i < 4; ++i) nfds |= static_cast<std::uint32_t>(header[8 + i]) << (8 * i);
+  if (length > auth_max_message || nfds != 0) {
+    throw AuthenticationError(
+        "authentication handshake: bad message length " + std::to_string(length) + " (maxlength " +
+        std::to_string(auth_max_message) + ")" + (nfds != 0 ? " or unexpected descriptors" : ""));
+  }
+  std::string payload(static_cast<std::size_t>(length), '\0');
+  check(read_exact(fd, payload.data(), payload.size(), until, "authentication handshake"));
+  return payload;
+}
+
+/// OpenSSL's description of its latest error (its error queue, not errno).
+inline std::string openssl_error() {
+  char text[256] = {};
+  ::ERR_error_string_n(::ERR_get_error(), text, sizeof text);
+  return text;
+}
+
+inline std::string hmac_sha256(std::span<const unsigned char> key, std::string_view message) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int out_len = 0;
+  static const unsigned char empty = 0;
+  if (::HMAC(::EVP_sha256(), key.empty() ? &empty : key.data(), static_cast<int>(key.size()),
+             reinterpret_cast<const unsigned char*>(message.data()), message.size(), out,
+             &out_len) == nullptr) {
+    throw OSError("authentication handshake: HMAC-SHA256: " + openssl_error());
+  }
+  return std::string(reinterpret_cast<const char*>(out), out_len);
+}
+
+/// Python 3.12: deliver_challenge(connection, authkey, digest_name='sha256').
+inline void deliver_challenge(int fd, std::span<const unsigned char> key, const deadline& until) {
+  unsigned char random[auth_random_length];
+  if (::RAND_bytes(random, static_cast<int>(sizeof random)) != 1) {
+    throw OSError("authentication handshake: RAND_bytes: " + openssl_error());
+  }
+  std::string message(auth_digest_prefix);
+  message.append(reinterpret_cast<const char*>(random), sizeof random);
+  handshake_send(fd, std::string(auth_challenge) + message, until);
+  const std::string response = handshake_recv(fd, until);
+  const std::string expected = std::string(auth_digest_prefix) + hmac_sha256(key, message);
+  if (response.size() != expected.size() ||
+      ::CRYPTO_memcmp(response.data(), expected.data(), expected.size()) != 0) {
+    try {
+      handshake_send(fd, auth_failure, until);
+    } catch (...) {  // the peer may be gone already; the key mismatch is what to report
+    }
+    throw AuthenticationError(
+        response.starts_with(auth_digest_prefix)
+            ? "authentication handshake: digest received was wrong (the peers' authkeys differ)"
+            : "authentication handshake: the peer did not answer the challenge with a {sha256} "
+              "digest (does it have an authkey?)");
+  }
+  handshake_send(fd, auth_welcome, until);
+}
+
+/// Python 3.12: answer_challenge(connection, authkey).
+inline void answer_challenge(int fd, std::span<const unsigned char> key, const deadline& until) {
+  std::string message = handshake_recv(fd, until);
+  if (!message.starts_with(auth_challenge)) {
+    throw AuthenticationError(
+        "authentication handshake: protocol error, expected a challenge (does the peer have an "
+        "authkey?)");
+  }
+  message.erase(0, auth_challenge.size());
+  if (!message.starts_with(auth_digest_prefix) || message.size() < auth_digest_prefix.size() + 20) {
+    throw AuthenticationError(
+        "authentication handshake: unsupported challenge (only {sha256} is accepted)");
+  }
+  handshake_send(fd, std::string(auth_digest_prefix) + hmac_sha256(key, message), until);
+  const std::string reply = handshake_recv(fd, until);
+  if (reply != auth_welcome) {
+    throw AuthenticationError(
+        "authentication handshake: digest sent was rejected (the peers' authkeys differ)");
+  }
+}
+
+/// A sockaddr for `address`: AF_UNIX from the path, AF_INET/AF_INET6 from getaddrinfo.
+struct socket_address {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+  int family = AF_UNSPEC;
+};
+
+inline socket_address resolve(const connection::Address& address, const char* what) {
+  socket_address out;
+  if (!address.is_tcp()) {
+    sockaddr_un un{};
+    un.sun_family = AF_UNIX;
+    const std::string& path = address.path();
+    if (path.empty() || path.size() >= sizeof un.sun_path) {
+      throw OSError(std::string(what) + ": AF_UNIX path " + address.to_string() +
+                        (path.empty() ? " is empty" : " is longer than 107 bytes"),
+                    ENAMETOOLONG);
+    }
+    std::memcpy(un.sun_path, path.c_str(), path.size() + 1);
+    std::memcpy(&out.storage, &un, sizeof un);
+    out.length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+    out.family = AF_UNIX;
+    return out;
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* list = nullptr;
+  const std::string port = std::to_string(address.port());
+  const int rc = ::getaddrinfo(address.host().c_str(), port.c_str(), &hints, &list);
+  if (rc != 0 || list == nullptr) {
+    throw OSError(std::string(what) + ": cannot resolve " + address.to_string() + ": " +
+                  ::gai_strerror(rc));
+  }
+  std::memcpy(&out.storage, list->ai_addr, list->ai_addrlen);
+  out.length = list->ai_addrlen;
+  out.family = list->ai_family;
+  ::freeaddrinfo(list);
+  return out;
+}
+
+inline connection::Address to_address(const sockaddr_storage& storage, socklen_t length) {
+  if (storage.ss_family == AF_UNIX) {
+    const auto* un = reinterpret_cast<const sockaddr_un*>(&storage);
+    const auto offset = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path));
+    if (length <= offset) return connection::Address(std::string{});
+    return connection::Address(std::string(un->sun_path, ::strnlen(un->sun_path, length - offset)));
+  }
+  char host[NI_MAXHOST] = {};
+  char port[NI_MAXSERV] = {};
+  if (::getnameinfo(reinterpret_cast<const sockaddr*>(&storage), length, host, sizeof host, port,
+                    sizeof port, NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+    return connection::Address(std::string("?"), 0);
+  }
+  return connection::Address(host, static_cast<std::uint16_t>(std::stoul(port)));
+}
+
+inline void set_nonblocking(int fd, bool on) {
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags == -1 ||
+      ::fcntl(fd, F_SETFL, on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK)) == -1) {
+    throw_errno("fcntl O_NONBLOCK");
+  }
+}
+
+}  // namespace detail
+
+namespace connection {
+
+inline Listener::Listener(const Address& address, std::optional<std::vector<unsigned char>> authkey,
+                          int backlog, Timeout handshake_timeout)
+    : authkey_(std::move(authkey)), handshake_timeout_(handshake_timeout) {
+  const auto where = detail::resolve(address, "Listener");
+  detail::unique_fd fd(::socket(where.family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd) detail::throw_errno("Listener: socket");
+  const auto fail = [&](const char* call) {
+    const int err = errno;
+    throw OSError("Listener " + address.to_string() + ": " + call + ": " +
+                      std::generic_category().message(err),
+                  err);
+  };
+  if (address.is_tcp()) {
+    const int one = 1;
+    if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == -1) {
+      fail("setsockopt");
+    }
+  }
+  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&where.storage), where.length) == -1) {
+    fail("bind");
+  }
+  owner_ = ::getpid();
+  fd_ = std::move(fd);
+  if (::listen(fd_.get(), backlog) == -1) {
+    const int err = errno;
+    close();
+    errno = err;
+    fail("listen");
+  }
+  if (address.is_tcp()) {
+    sockaddr_storage bound{};
+    socklen_t length = sizeof bound;
+    if (::getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&bound), &length) == -1) {
+      const int err = errno;
+      close();
+      errno = err;
+      fail("getsockname");
+    }
+    address_ = detail::to_address(bound, length);
+  } else {
+    address_ = address;
+  }
+}
+
+inline Listener::Listener(Listener&& other) noexcept
+    : fd_(std::move(other.fd_)),
+      address_(std::move(other.address_)),
+      authkey_(std::move(other.authkey_)),
+      handshake_timeout_(other.handshake_timeout_),
+      last_accepted_(std::move(other.last_accepted_)),
+      owner_(std::exchange(other.owner_, -1)) {}
+
+inline Listener& Listener::operator=(Listener&& other) noexcept {
+  if (this != &other) {
+    close();
+    fd_ = std::move(other.fd_);
+    address_ = std::move(other.address_);
+    authkey_ = std::move(other.authkey_);
+    handshake_timeout_ = other.handshake_timeout_;
+    last_accepted_ = std::move(other.last_accepted_);
+    owner_ = std::exchange(other.owner_, -1);
+  }
+  return *this;
+}
+
+inline void Listener::close() noexcept {
+  if (!fd_) return;
+  fd_.reset();
+  if (!address_.is_tcp() && owner_ == ::getpid()) ::unlink(address_.path().c_str());
+}
+
+inline int Listener::fileno() const {
+  if (!fd_) throw OSError("Listener: handle is closed", EBADF);
+  return fd_.get();
+}
+
+inline Connection Listener::accept(Timeout timeout) {
+  if (!fd_) throw OSError("Listener::accept: handle is closed", EBADF);
+  const detail::deadline until(timeout.get());
+  sockaddr_storage peer{};
+  socklen_t length = 0;
+  detail::unique_fd fd;
+  for (;;) {
+    if (!until.never() && !detail::poll_fd(fd_.get(), POLLIN, until, "Listener::accept")) {
+      throw TimeoutError("Listener::accept on " + address_.to_string() +
+                         ": no peer connected within the timeout");
+    }
+    length = sizeof peer;
+    const int rc = ::accept4(fd_.get(), reinterpret_cast<sockaddr*>(&peer), &length,
+                             SOCK_CLOEXEC | (until.never() ? 0 : SOCK_NONBLOCK));
+    if (rc >= 0) {
+      fd.reset(rc);
+      break;
+    }
+    // A peer that connected and left before accept4 (ECONNABORTED) or a spurious wakeup: retry.
+    if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED) {
+      continue;
+    }
+    detail::throw_errno("Listener::accept on " + address_.to_string());
+  }
+  if (!until.never()) detail::set_nonblocking(fd.get(), false);
+  last_accepted_ = detail::to_address(peer, length);
+  if (authkey_) {
+    const detail::deadline handshake(handshake_timeout_.get());
+    try {
+      detail::deliver_challenge(fd.get(), *authkey_, handshake);
+      detail::answer_challenge(fd.get(), *authkey_, handshake);
+    } catch (const detail::auth_handshake_expired&) {
+      throw AuthenticationError("Listener::accept on " + address_.to_string() +
+                                ": the peer did not complete the authentication handshake "
+                                "within the handshake timeout (dropped)");
+    } catch (const AuthenticationError& e) {
+      throw AuthenticationError("Listener::accept on " + address_.to_string() + ": " + e.what());
+    }
+  }
+  return {std::move(fd), true, true};
+}
+
+inline Connection Client(const Address& address,
+                         std::optional<std::vector<unsigned char>> authkey) {
+  return Client(address, std::move(authkey), Timeout{});
+}
+
+inline Connection Client(const Address& address, std::optional<std::vector<unsigned char>> authkey,
+                         Timeout timeout) {
+  const detail::deadline until(timeout.get());
+  const std::string what = "Client(" + address.to_string() + ")";
+  const auto where = detail::resolve(address, what.c_str());
+  detail::unique_fd fd(::socket(where.family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!fd) detail::throw_errno(what + ": socket");
+  const auto timed_out = [&] {
+    return TimeoutError(what + ": connect and authentication did not complete within the timeout");
+  };
+  for (;;) {
+    if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&where.storage), where.length) == 0) {
+      break;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN && where.family == AF_UNIX) {
+      // The listener's backlog is full: AF_UNIX reports it instead of queueing. Retry shortly.
+      if (until.expired()) throw timed_out();
+      pollfd none{-1, 0, 0};
+      (void)::poll(&none, 1, std::min(10, until.never() ? 10 : until.poll_ms()));
+      continue;
+    }
+    if (errno == EINPROGRESS) {
+      if (!detail::poll_fd(fd.get(), POLLOUT, until, "Client connect")) throw timed_out();
+      int err = 0;
+      socklen_t len = sizeof err;
+      if (::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) == -1) err = errno;
+      if (err == 0) break;
+      errno = err;
+    }
+    const int err = errno;
+    throw OSError(what + ": connect: " + std::generic_category().message(err), err);
+  }
+  detail::set_nonblocking(fd.get(), false);
+  if (authkey) {
+    try {
+      detail::answer_challenge(fd.get(), *authkey, until);
+      detail::deliver_challenge(fd.get(), *authkey, until);
+    } catch (const detail::auth_handshake_expired&) {
+      throw TimeoutError(what +
+                         ": the authentication handshake did not complete within the "
+                         "timeout (does the Listener have an authkey?)");
+    } catch (const AuthenticationError& e) {
+      throw AuthenticationError(what + ": " + e.what());
+    }
+  }
+  return {std::move(fd), true, true};
 }
 
 }  // namespace connection
