@@ -548,17 +548,7 @@ inline bool Connection::read_some(detail::connection_state& st, std::size_t max_
     msg.msg_control = control;
     msg.msg_controllen = sizeof control;
     n = ::recvmsg(st.fd.get(), &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    if (n >= 0) {
-      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-        const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (std::size_t i = 0; i < count; ++i) {
-          int fd = -1;
-          std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-          st.in_fds.emplace_back(fd);
-        }
-      }
-    }
+    if (n >= 0) detail::take_passed_fds(msg, st.in_fds, "connection");
   } else {
     n = ::read(st.fd.get(), out, max_bytes);
   }

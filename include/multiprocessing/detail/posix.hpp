@@ -181,6 +181,26 @@ inline void send_with_fds(int sock, std::span<const std::byte> data, std::span<c
   if (sent < data.size()) write_all(sock, data.data() + sent, data.size() - sent, what);
 }
 
+/// Takes ownership of the descriptors a recvmsg(2) received as SCM_RIGHTS, appending them to
+/// `fds` (any sequence of unique_fd). @throws std::system_error (EMSGSIZE) when the kernel dropped
+/// some (MSG_CTRUNC).
+template <class Fds>
+void take_passed_fds(msghdr& msg, Fds& fds, const char* what) {
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (std::size_t i = 0; i < count; ++i) {
+      int fd = -1;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      fds.emplace_back(fd);
+    }
+  }
+  if ((msg.msg_flags & MSG_CTRUNC) != 0) {
+    errno = EMSGSIZE;
+    throw_errno(std::string("recvmsg ") + what + ": descriptors were dropped");
+  }
+}
+
 /// Receives exactly data.size() bytes; descriptors arriving with them are appended to `fds`
 /// (owned, close-on-exec). Returns eof/timeout like read_exact.
 inline read_status recv_with_fds(int sock, std::span<std::byte> data, std::vector<unique_fd>& fds,
@@ -202,19 +222,7 @@ inline read_status recv_with_fds(int sock, std::span<std::byte> data, std::vecto
       if (errno == ECONNRESET) return read_status::eof;
       throw_errno(std::string("recvmsg ") + what);
     }
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-      const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (std::size_t i = 0; i < count; ++i) {
-        int fd = -1;
-        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-        fds.emplace_back(fd);
-      }
-    }
-    if ((msg.msg_flags & MSG_CTRUNC) != 0) {
-      errno = EMSGSIZE;
-      throw_errno(std::string("recvmsg ") + what + ": descriptors were dropped");
-    }
+    take_passed_fds(msg, fds, what);
     if (n == 0) return read_status::eof;
     got += static_cast<std::size_t>(n);
   }
