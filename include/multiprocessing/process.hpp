@@ -427,6 +427,10 @@ inline void Process::start_fork(detail::process_state& st) {
   (void)rt.own_pidfd();
   (void)rt.devnull_fd();
   const detail::child_identity who = detail::identity_for_child(st);
+  // When the kernel reaps children itself, a child that ends at once could vanish before
+  // pidfd_open(); it then waits on this gate until the parent holds its pidfd.
+  std::optional<std::pair<detail::unique_fd, detail::unique_fd>> gate;
+  if (detail::children_auto_reaped()) gate = detail::make_pipe("fork gate");
   detail::flush_std_streams();
   pid_t pid = -1;
   {
@@ -436,6 +440,15 @@ inline void Process::start_fork(detail::process_state& st) {
   }
   if (pid == -1) detail::throw_errno("fork " + who.name);
   if (pid == 0) {
+    if (gate) {
+      gate->second.reset();
+      std::uint8_t go = 0;
+      if (detail::read_exact(gate->first.get(), &go, 1, detail::deadline(), "fork gate") !=
+          detail::read_status::ok) {
+        ::_exit(255);  // the parent could not take us on
+      }
+      gate.reset();
+    }
     detail::become_child(who, std::move(rt.self_pidfd));
     become_current_process();  // as in Python: in the child, this object is the current process
     detail::run_child([this] { run(); });
@@ -448,6 +461,10 @@ inline void Process::start_fork(detail::process_state& st) {
     ::kill(pid, SIGKILL);
     ::waitpid(pid, nullptr, 0);
     throw;
+  }
+  if (gate) {
+    const std::uint8_t go = 1;
+    detail::write_all(gate->second.get(), &go, 1, "fork gate");
   }
 }
 
@@ -475,13 +492,18 @@ inline void Process::start_exec(detail::process_state& st, detail::start_method 
   const detail::spawn_request_t request = detail::spawn_request(body, detail::identity_for_child(st));
 
   auto [mine, theirs] = detail::socket_pair("spawn handshake");
-  const std::size_t queued = detail::queue_request(mine.get(), request, parent_pidfd);
+  // A spawned child that finds its request waiting may end before pidfd_open() below; when the
+  // kernel reaps children itself it would then be gone, so the request waits for the pidfd.
+  const bool hold_request =
+      method == detail::start_method::spawn && detail::children_auto_reaped();
+  std::size_t queued = hold_request ? 0 : detail::queue_request(mine.get(), request, parent_pidfd);
   pid_t pid = 0;
   detail::unique_fd pidfd;
   detail::unique_fd status;
   if (method == detail::start_method::spawn) {
     pid = detail::spawn_self(theirs.get(), detail::spawn_env);
     pidfd = detail::pidfd_open(pid);
+    if (hold_request) queued = detail::queue_request(mine.get(), request, parent_pidfd);
   } else {
     auto child = detail::forkserver_fork(theirs.get());
     pid = child.pid;

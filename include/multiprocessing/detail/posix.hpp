@@ -252,6 +252,14 @@ inline unique_fd pidfd_open(pid_t pid) {
   return unique_fd(static_cast<int>(fd));
 }
 
+/// True when ended children vanish without a zombie (SIGCHLD ignored or SA_NOCLDWAIT): a fast
+/// child may then be gone before the parent can pidfd_open() it.
+inline bool children_auto_reaped() noexcept {
+  struct sigaction current {};
+  if (::sigaction(SIGCHLD, nullptr, &current) == -1) return false;
+  return current.sa_handler == SIG_IGN || (current.sa_flags & SA_NOCLDWAIT) != 0;
+}
+
 /// pidfd_send_signal(2). Returns false when the process has already ended (ESRCH).
 inline bool pidfd_send_signal(int pidfd, int sig) {
   if (::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) == 0) return true;

@@ -298,6 +298,11 @@ inline handshake_result finish_handshake(int sock, std::span<const std::byte> re
 /// threaded; ends when the client's control socket closes (the client exited or was killed).
 [[noreturn]] inline void forkserver_main(unique_fd control) noexcept {
   ::signal(SIGINT, SIG_IGN);  // Ctrl-C goes to the client's process group, not to us
+  // The server reaps its children itself, so it keeps their zombies even if the client ignores
+  // SIGCHLD (an exec inherits that); each child gets the client's disposition back.
+  struct sigaction client_sigchld {}, keep_zombies {};
+  keep_zombies.sa_handler = SIG_DFL;
+  ::sigaction(SIGCHLD, &keep_zombies, &client_sigchld);
   (void)runtime::get().devnull_fd();  // opened once here, inherited by every child
   struct child_rec {
     unique_fd pidfd;
@@ -337,6 +342,7 @@ inline handshake_result finish_handshake(int sock, std::span<const std::byte> re
       const pid_t pid = ::fork();
       if (pid == 0) {
         ::signal(SIGINT, SIG_DFL);
+        ::sigaction(SIGCHLD, &client_sigchld, nullptr);
         control.reset();
         children.clear();
         passed[1].reset();
