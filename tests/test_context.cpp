@@ -4,6 +4,7 @@
 #include <multiprocessing.hpp>
 
 #include <cstdlib>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -87,4 +88,54 @@ TEST_CASE("context: module functions are also on contexts", "[context]") {
   CHECK(ctx.current_process().pid() == ::getpid());
   CHECK_FALSE(ctx.parent_process().has_value());
   CHECK(ctx.active_children().size() == mp::active_children().size());
+}
+
+TEST_CASE("Context: the shared-object factories build working objects for that context's children",
+          "[context][spawn]") {
+  auto ctx = mp::get_context("spawn");
+  auto q = ctx.Queue<int>(2);
+  auto jq = ctx.JoinableQueue<std::string>();
+  auto sq = ctx.SimpleQueue<int>();
+  auto lock = ctx.Lock();
+  auto rlock = ctx.RLock();
+  auto sem = ctx.Semaphore(2);
+  auto bsem = ctx.BoundedSemaphore(1);
+  auto cond = ctx.Condition(lock);
+  auto event = ctx.Event();
+  auto barrier = ctx.Barrier(1);
+  auto value = ctx.Value<double>(1.5);
+  auto array = ctx.Array<int>(std::size_t{3});
+  auto raw = ctx.RawValue<int>(4);
+  auto raw_array = ctx.RawArray<int>(std::size_t{2});
+  auto [a, b] = ctx.Pipe();
+  CHECK(q.maxsize() == 2);
+  auto p = ctx.Process(
+      +[](mp::Queue<int> q2, mp::Event e, mp::Value<double> v, mp::Connection c) {
+        q2.put(static_cast<int>(v.value() * 2));
+        c.send(std::string("via pipe"));
+        e.set();
+      },
+      q, event, value, b);
+  p.start();
+  CHECK(q.get(30s) == 3);
+  CHECK(a.recv<std::string>() == "via pipe");
+  CHECK(event.wait(30s));
+  CHECK(p.join(30s));
+  CHECK(p.exitcode() == 0);
+  jq.put("x");
+  CHECK(jq.get(1s) == "x");
+  jq.task_done();
+  CHECK(jq.join(1s));
+  sq.put(1);
+  CHECK(sq.get(1s) == 1);
+  CHECK(rlock.acquire());
+  rlock.release();
+  CHECK(sem.get_value() == 2);
+  CHECK(bsem.acquire(false));
+  bsem.release();
+  CHECK(barrier.parties() == 1);
+  CHECK(array.size() == 3);
+  CHECK(raw.value() == 4);
+  CHECK(raw_array.size() == 2);
+  std::lock_guard g(cond);
 }

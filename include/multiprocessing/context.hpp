@@ -30,10 +30,17 @@
 #include "detail/runtime.hpp"
 #include "detail/spawn.hpp"
 #include "detail/target.hpp"
+#include "connection.hpp"
 #include "errors.hpp"
 #include "process.hpp"
+#include "queues.hpp"
+#include "sharedctypes.hpp"
+#include "synchronize.hpp"
 
 namespace multiprocessing {
+
+class Pool;          // pool.hpp
+struct PoolOptions;  // pool.hpp
 
 /// Python: multiprocessing.context.BaseContext. Creates objects that start under one start method
 /// (or, for the default context, under the method configured when they start).
@@ -51,6 +58,71 @@ class Context {
     if (method_) p.use_start_method(*method_);
     return p;
   }
+
+  // Python: ctx.Lock(), ctx.Queue(maxsize), ctx.Value(...), ctx.Pipe(duplex), ... The shared
+  // objects do not depend on the start method (each works with children of any method), so these
+  // are the module-level constructors, offered here so that code written against a context reads
+  // as in Python. Arguments are forwarded to the constructor of the same name.
+  template <class... A>
+  [[nodiscard]] multiprocessing::Lock Lock(A&&... a) const { return multiprocessing::Lock(std::forward<A>(a)...); }
+  template <class... A>
+  [[nodiscard]] multiprocessing::RLock RLock(A&&... a) const { return multiprocessing::RLock(std::forward<A>(a)...); }
+  template <class... A>
+  [[nodiscard]] multiprocessing::Semaphore Semaphore(A&&... a) const {
+    return multiprocessing::Semaphore(std::forward<A>(a)...);
+  }
+  template <class... A>
+  [[nodiscard]] multiprocessing::BoundedSemaphore BoundedSemaphore(A&&... a) const {
+    return multiprocessing::BoundedSemaphore(std::forward<A>(a)...);
+  }
+  template <class... A>
+  [[nodiscard]] multiprocessing::Condition Condition(A&&... a) const {
+    return multiprocessing::Condition(std::forward<A>(a)...);
+  }
+  template <class... A>
+  [[nodiscard]] multiprocessing::Event Event(A&&... a) const { return multiprocessing::Event(std::forward<A>(a)...); }
+  template <class... A>
+  [[nodiscard]] multiprocessing::Barrier Barrier(A&&... a) const {
+    return multiprocessing::Barrier(std::forward<A>(a)...);
+  }
+  template <class T, class L = multiprocessing::RLock, class... A>
+  [[nodiscard]] multiprocessing::Value<T, L> Value(A&&... a) const {
+    return multiprocessing::Value<T, L>(std::forward<A>(a)...);
+  }
+  template <class T, class L = multiprocessing::RLock, class... A>
+  [[nodiscard]] multiprocessing::Array<T, L> Array(A&&... a) const {
+    return multiprocessing::Array<T, L>(std::forward<A>(a)...);
+  }
+  template <class T, class... A>
+  [[nodiscard]] multiprocessing::RawValue<T> RawValue(A&&... a) const {
+    return multiprocessing::RawValue<T>(std::forward<A>(a)...);
+  }
+  template <class T, class... A>
+  [[nodiscard]] multiprocessing::RawArray<T> RawArray(A&&... a) const {
+    return multiprocessing::RawArray<T>(std::forward<A>(a)...);
+  }
+  template <class T>
+  [[nodiscard]] multiprocessing::Queue<T> Queue(std::int64_t maxsize = 0) const {
+    return multiprocessing::Queue<T>(maxsize);
+  }
+  template <class T>
+  [[nodiscard]] multiprocessing::JoinableQueue<T> JoinableQueue(std::int64_t maxsize = 0) const {
+    return multiprocessing::JoinableQueue<T>(maxsize);
+  }
+  template <class T>
+  [[nodiscard]] multiprocessing::SimpleQueue<T> SimpleQueue() const {
+    return multiprocessing::SimpleQueue<T>();
+  }
+  [[nodiscard]] std::pair<Connection, Connection> Pipe(bool duplex = true) const {
+    return multiprocessing::Pipe(duplex);
+  }
+
+  /// Python: ctx.Pool(processes, initializer, initargs, maxtasksperchild): a Pool whose workers
+  /// start under this context's method. See mp::Pool; defined in multiprocessing/pool.hpp (include
+  /// it to call these).
+  [[nodiscard]] multiprocessing::Pool Pool() const;
+  [[nodiscard]] multiprocessing::Pool Pool(int processes) const;
+  [[nodiscard]] multiprocessing::Pool Pool(PoolOptions options) const;
 
   /// Python: ctx.cpu_count(), ctx.current_process(), ctx.parent_process(), ctx.active_children().
   [[nodiscard]] int cpu_count() const noexcept { return multiprocessing::cpu_count(); }

@@ -8,6 +8,7 @@
 // alone): owner_died() is always false and recoveries() 0.
 #pragma once
 
+#include "queues.hpp"
 #include "synchronize.hpp"
 
 namespace multiprocessing::dummy {
@@ -21,5 +22,14 @@ using BoundedSemaphore = detail::basic_semaphore<detail::thread_backend, true>;
 using Condition = detail::basic_condition<detail::thread_backend>;
 using Event = detail::basic_event<detail::thread_backend>;
 using Barrier = detail::basic_barrier<detail::thread_backend>;
+
+// --- queues (Python: queue.Queue; here with the multiprocessing Queue's API) --------------------
+// Items are moved, not serialized: any movable T works.
+template <class T>
+using Queue = detail::basic_queue<T, detail::thread_backend>;
+template <class T>
+using JoinableQueue = detail::basic_joinable_queue<T, detail::thread_backend>;
+template <class T>
+using SimpleQueue = detail::basic_simple_queue<T, detail::thread_backend>;
 
 }  // namespace multiprocessing::dummy

@@ -1,0 +1,722 @@
+// SPDX-License-Identifier: MIT
+// multiprocessing/detail/pool_core.hpp
+//
+// The parent side of a Pool: the workers, the queue of chunks, and the one handler thread that
+// feeds workers, reads their results, runs callbacks, watches each worker's pidfd, and replaces
+// workers that die or retire.
+//
+// Submitting threads serialize their chunks themselves and append them to `submitted_` under
+// `mu_`; the handler takes them from there (an eventfd wakes it only when it sleeps). Everything
+// about workers belongs to the handler thread alone. A chunk stays owned (bytes and duplicated
+// descriptors) until its results arrive, so a chunk a dead worker had not started yet is sent
+// again to another worker; the one it was running fails with BrokenProcessPool naming the exit
+// code or signal.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <span>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "../context.hpp"
+#include "../errors.hpp"
+#include "../process.hpp"
+#include "../timeout.hpp"
+#include "pool_wire.hpp"
+#include "posix.hpp"
+
+namespace multiprocessing::detail {
+
+/// Receives the results of one submission (apply, map, imap). Called from the handler thread
+/// only.
+struct pool_job {
+  pool_job() = default;
+  pool_job(const pool_job&) = delete;
+  pool_job& operator=(const pool_job&) = delete;
+  virtual ~pool_job() = default;
+  /// Item `index` succeeded: its value is in `in`.
+  virtual void value(std::size_t index, serialize::Reader& in) = 0;
+  /// Item `index` failed with `error`.
+  virtual void error(std::size_t index, std::exception_ptr error) = 0;
+  /// True once no more results are wanted (complete, failed, or cancelled): chunks of this job
+  /// not yet sent are dropped.
+  std::atomic<bool> finished{false};
+};
+
+/// A batch of calls of one function, serialized, waiting for a worker or running on one.
+struct pool_chunk {
+  std::shared_ptr<pool_job> job;
+  std::size_t first = 0;       // index of the first item in the job
+  std::uint32_t count = 0;
+  std::vector<std::byte> payload;  // a complete chunk message
+  std::vector<unique_fd> fds;      // duplicates of the descriptors the arguments attached
+  std::uint32_t code_needed = 0;   // code ids [0, code_needed) must be defined in the worker
+};
+
+using chunk_ptr = std::shared_ptr<pool_chunk>;
+
+/// "signal 9 (SIGKILL)" or "exit code 3".
+[[nodiscard]] inline std::string describe_exit(std::optional<int> code) {
+  if (!code) return "an unknown exit status";
+  if (*code >= 0) return "exit code " + std::to_string(*code);
+  const int sig = -*code;
+  std::string text = "signal " + std::to_string(sig);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+  if (const char* abbrev = ::sigabbrev_np(sig)) text += std::string(" (SIG") + abbrev + ")";
+#endif
+  return text;
+}
+
+/// What a Pool is configured with.
+struct pool_config {
+  int processes = 1;
+  std::int64_t maxtasks = 0;  // 0: unlimited
+  // The initializer, if any: its runner's and callable's code ids are in the code table.
+  bool has_initializer = false;
+  std::vector<std::byte> init_payload;  // a complete init message
+  std::vector<unique_fd> init_fds;
+  std::uint32_t init_code_needed = 0;
+};
+
+class pool_core {
+ public:
+  enum class state { run, close, terminate };
+
+  pool_core(Context ctx, pool_config config) : ctx_(std::move(ctx)), config_(std::move(config)) {
+    const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd == -1) throw_errno("eventfd pool wakeup");
+    wake_fd_.reset(fd);
+    const std::string method = ctx_.get_start_method();
+    worker_prefix_ = method == "fork" ? "ForkPoolWorker" : method == "spawn" ? "SpawnPoolWorker"
+                                                                              : "ForkServerPoolWorker";
+  }
+  pool_core(const pool_core&) = delete;
+  pool_core& operator=(const pool_core&) = delete;
+  ~pool_core() {
+    // A handler that still runs here belongs to another process (a fork of the creator): it does
+    // not exist in this one, and must not be joined or detached.
+    if (handler_ && handler_->joinable()) (void)handler_.release();
+  }
+
+  [[nodiscard]] int processes() const noexcept { return config_.processes; }
+  [[nodiscard]] pid_t creator() const noexcept { return creator_; }
+
+  /// Starts the workers (in the calling thread, so start-up errors reach the constructor) and
+  /// the handler thread.
+  void start() {
+    try {
+      for (int i = 0; i < config_.processes; ++i) start_worker();
+    } catch (...) {
+      kill_all_workers();
+      throw;
+    }
+    handler_ = std::make_unique<std::thread>([this] { run(); });
+    handler_id_ = handler_->get_id();  // set before any other thread can reach the pool
+  }
+
+  /// Sets the message that runs the initializer in each new worker (before start()).
+  void set_initializer(std::vector<std::byte> payload, std::vector<unique_fd> fds,
+                       std::uint32_t code_needed) {
+    config_.has_initializer = true;
+    config_.init_payload = std::move(payload);
+    config_.init_fds = std::move(fds);
+    config_.init_code_needed = code_needed;
+  }
+
+  /// Runs `fn` in the handler thread (where callbacks run). @throws as submit().
+  void post(std::function<void()> fn) {
+    {
+      std::lock_guard lock(mu_);
+      check_running_locked(false);
+      posted_.push_back(std::move(fn));
+    }
+    wake_handler();
+  }
+
+  /// The id of the code at `addr` in the table shared with every worker.
+  std::uint32_t code_id(std::uintptr_t addr) {
+    std::lock_guard lock(code_mu_);
+    if (auto it = code_ids_.find(addr); it != code_ids_.end()) return it->second;
+    code_refs_.push_back(make_code_ref(addr));
+    const auto id = static_cast<std::uint32_t>(code_refs_.size() - 1);
+    code_ids_.emplace(addr, id);
+    return id;
+  }
+
+  /// Throws unless new work may be submitted.
+  void check_running(bool feeder) {
+    std::lock_guard lock(mu_);
+    check_running_locked(feeder);
+  }
+
+  /// Queues chunks for the workers. A `feeder` (an imap iterator created while the pool ran) may
+  /// still submit after close().
+  /// @throws ValueError "Pool not running"; BrokenProcessPool when the pool is broken.
+  void submit(std::vector<chunk_ptr> chunks, bool feeder = false) {
+    bool wake = false;
+    {
+      std::lock_guard lock(mu_);
+      check_running_locked(feeder);
+      for (auto& c : chunks) submitted_.push_back(std::move(c));
+      submissions_.fetch_add(1, std::memory_order_release);
+      if (sleeping_) {
+        sleeping_ = false;
+        wake = true;
+      }
+    }
+    if (wake) wake_handler();
+  }
+
+  /// An imap iterator that may still submit: keeps the workers alive after close().
+  void add_feeder() {
+    std::lock_guard lock(mu_);
+    check_running_locked(false);
+    ++feeders_;
+  }
+  void remove_feeder() {
+    {
+      std::lock_guard lock(mu_);
+      --feeders_;
+    }
+    wake_handler();
+  }
+  /// A job was cancelled: let the handler drop its chunks and re-check whether it is done.
+  void poke() { wake_handler(); }
+
+  void close() {
+    {
+      std::lock_guard lock(mu_);
+      if (state_ == state::run) state_ = state::close;
+    }
+    wake_handler();
+  }
+
+  void terminate() {
+    {
+      std::lock_guard lock(mu_);
+      state_ = state::terminate;
+    }
+    wake_handler();
+    join_handler(Timeout{});
+  }
+
+  [[nodiscard]] state current_state() {
+    std::lock_guard lock(mu_);
+    return state_;
+  }
+
+  /// Waits for the handler thread to finish (all workers gone). @returns false on timeout.
+  bool join_handler(Timeout timeout) {
+    if (handler_ && std::this_thread::get_id() == handler_id_) {
+      throw ProcessError("a Pool cannot be joined or terminated from its own callback");
+    }
+    std::unique_lock lock(mu_);
+    const auto done = [&] { return handler_done_; };
+    if (!handler_) return true;
+    if (timeout.forever()) {
+      done_cv_.wait(lock, done);
+    } else if (!done_cv_.wait_for(lock, *timeout.get(), done)) {
+      return false;
+    }
+    lock.unlock();
+    std::lock_guard join_lock(join_mu_);
+    if (handler_ && handler_->joinable()) handler_->join();
+    return true;
+  }
+
+ private:
+  struct in_flight {
+    chunk_ptr chunk;
+    bool sent = false;
+    std::chrono::steady_clock::time_point given;
+  };
+  // Chunks a worker may hold: few while tasks are slow (a long task delays little behind it),
+  // more once they prove quick (fewer wake-ups per task). A dead worker fails only the one it
+  // was running either way; the others run elsewhere.
+  static constexpr std::size_t slow_prefetch = 2;
+  static constexpr std::size_t fast_prefetch = 16;
+  static constexpr std::chrono::microseconds fast_task{500};
+  struct worker {
+    Process proc;
+    unique_fd sock;
+    int pidfd = -1;
+    pid_t pid = 0;
+    frame_in in;
+    frame_out out;
+    std::deque<in_flight> outstanding;
+    std::uint32_t defined = 0;  // code ids the worker knows
+    std::int64_t assigned = 0;  // chunks given (maxtasksperchild)
+    bool ready = false;
+    bool stopping = false;
+    std::size_t prefetch = slow_prefetch;
+  };
+
+  void check_running_locked(bool feeder) const {
+    if (!broken_.empty()) throw BrokenProcessPool(broken_);
+    if (state_ == state::run || (feeder && state_ == state::close)) return;
+    throw ValueError("Pool not running");
+  }
+
+  void wake_handler() noexcept {
+    const std::uint64_t one = 1;
+    [[maybe_unused]] const ssize_t n = ::write(wake_fd_.get(), &one, sizeof one);
+  }
+
+  void start_worker() {
+    auto [mine, theirs] = socket_pair("pool worker channel");
+    auto w = std::make_unique<worker>();
+    w->proc = ctx_.Process(&pool_worker_main, pool_socket{theirs.get(), mine.get()}, config_.maxtasks);
+    w->proc.name(worker_prefix_ + "-" + std::to_string(++worker_counter_));
+    w->proc.daemon(true);
+    w->proc.start();
+    theirs.reset();
+    w->sock = std::move(mine);
+    w->pidfd = w->proc.sentinel();
+    w->pid = w->proc.pid().value_or(0);
+    // The initializer goes first; code it needs is defined before it.
+    define_code(*w, config_.init_code_needed);
+    if (config_.has_initializer) {
+      std::vector<int> fds;
+      for (const auto& f : config_.init_fds) fds.push_back(f.get());
+      w->out.push_borrowed(config_.init_payload, std::move(fds), nullptr);
+    } else {
+      std::vector<std::byte> init{static_cast<std::byte>(pool_msg::init), std::byte{0}};
+      w->out.push(std::move(init));
+    }
+    w->out.flush(w->sock.get());
+    workers_.push_back(std::move(w));
+  }
+
+  /// Queues a define message so that the worker knows code ids [0, needed).
+  void define_code(worker& w, std::uint32_t needed) {
+    if (needed <= w.defined) return;
+    serialize::Writer out;
+    out.save(static_cast<std::uint8_t>(pool_msg::define));
+    out.save(needed - w.defined);
+    {
+      std::lock_guard lock(code_mu_);
+      for (std::uint32_t id = w.defined; id < needed; ++id) {
+        out.save(id);
+        out.save(code_refs_[id]);
+      }
+    }
+    w.defined = needed;
+    w.out.push(std::move(out).take());
+  }
+
+  void kill_all_workers() noexcept {
+    for (auto& w : workers_) {
+      try {
+        w->proc.kill();
+        w->proc.join(std::chrono::seconds(5));
+      } catch (...) {
+      }
+    }
+    workers_.clear();
+  }
+
+  // --- the handler thread --------------------------------------------------------------------
+
+  void run() noexcept {
+    try {
+      loop();
+    } catch (const std::exception& e) {
+      // A failure of the machinery itself (out of descriptors...): fail everything, never hang.
+      set_broken(std::string("the pool's handler thread failed: ") + e.what());
+      fail_everything(std::make_exception_ptr(BrokenProcessPool(broken_copy())));
+      kill_all_workers();
+    } catch (...) {
+      set_broken("the pool's handler thread failed");
+      fail_everything(std::make_exception_ptr(BrokenProcessPool(broken_copy())));
+      kill_all_workers();
+    }
+    {
+      std::lock_guard lock(mu_);
+      handler_done_ = true;
+    }
+    done_cv_.notify_all();
+  }
+
+  void set_broken(const std::string& reason) {
+    std::lock_guard lock(mu_);
+    if (broken_.empty()) broken_ = reason;
+  }
+  std::string broken_copy() {
+    std::lock_guard lock(mu_);
+    return broken_;
+  }
+
+  void loop() {
+    std::vector<pollfd> fds;
+    for (;;) {
+      state st{};
+      int feeders = 0;
+      bool broken = false;
+      run_posted();
+      {
+        std::lock_guard lock(mu_);
+        while (!submitted_.empty()) {
+          queue_.push_back(std::move(submitted_.front()));
+          submitted_.pop_front();
+        }
+        st = state_;
+        feeders = feeders_;
+        broken = !broken_.empty();
+      }
+      if (st == state::terminate) {
+        terminate_workers();
+        fail_everything(std::make_exception_ptr(
+            CancelledError("the pool was terminated before this task completed")));
+        workers_.clear();
+        return;
+      }
+      if (broken) {
+        fail_everything(std::make_exception_ptr(BrokenProcessPool(broken_copy())));
+        kill_all_workers();
+        if (st != state::run) return;  // close() or terminate(): nothing more will come
+      } else {
+        dispatch();
+        const bool idle = queue_.empty() && std::all_of(workers_.begin(), workers_.end(),
+                                                        [](const auto& w) { return w->outstanding.empty(); });
+        if (st == state::close && idle && feeders == 0) {
+          if (workers_.empty()) return;
+          for (auto& w : workers_) {
+            if (w->stopping) continue;
+            w->stopping = true;
+            w->out.push({static_cast<std::byte>(pool_msg::stop)});
+            if (!w->out.flush(w->sock.get())) continue;  // dead: its pidfd will say so
+          }
+        } else {
+          replace_workers();
+        }
+      }
+
+      // Sleep until a worker speaks, ends, can take more bytes, or someone wakes us.
+      fds.clear();
+      fds.push_back({wake_fd_.get(), POLLIN, 0});
+      for (auto& w : workers_) {
+        fds.push_back({w->sock.get(), static_cast<short>(POLLIN | (w->out.empty() ? 0 : POLLOUT)), 0});
+        fds.push_back({w->pidfd, POLLIN, 0});
+      }
+      // A worker's answer or a new submission usually follows within microseconds: look for it
+      // briefly before sleeping (each sleep costs a wake-up on both sides).
+      int rc = 0;
+      const std::uint64_t seen = submissions_.load(std::memory_order_acquire);
+      const auto spin_until = std::chrono::steady_clock::now() + handler_spin;
+      do {
+        rc = ::poll(fds.data(), fds.size(), 0);
+      } while (rc == 0 && submissions_.load(std::memory_order_acquire) == seen &&
+               std::chrono::steady_clock::now() < spin_until);
+      if (rc == 0) {
+        {
+          std::lock_guard lock(mu_);
+          if (!submitted_.empty() || !posted_.empty() || state_ != st || feeders_ != feeders) continue;
+          sleeping_ = true;
+        }
+        rc = ::poll(fds.data(), fds.size(), -1);
+        std::lock_guard lock(mu_);
+        sleeping_ = false;
+      }
+      if (rc == -1) {
+        if (errno == EINTR) continue;
+        throw_errno("poll pool handler");
+      }
+      if ((fds[0].revents & POLLIN) != 0) {
+        std::uint64_t value = 0;
+        [[maybe_unused]] const ssize_t n = ::read(wake_fd_.get(), &value, sizeof value);
+      }
+      std::vector<std::size_t> dead;
+      for (std::size_t i = 0; i < workers_.size(); ++i) {
+        worker& w = *workers_[i];
+        const short sock_events = fds[1 + 2 * i].revents;
+        const short pid_events = fds[2 + 2 * i].revents;
+        if ((sock_events & (POLLIN | POLLHUP | POLLERR)) != 0) {
+          w.in.read(w.sock.get(), false);
+          handle_frames(w);
+        }
+        if ((sock_events & POLLOUT) != 0) w.out.flush(w.sock.get());
+        if (pid_events != 0) dead.push_back(i);
+      }
+      for (auto it = dead.rbegin(); it != dead.rend(); ++it) worker_ended(*it);
+    }
+  }
+
+  void run_posted() {
+    std::deque<std::function<void()>> todo;
+    {
+      std::lock_guard lock(mu_);
+      todo.swap(posted_);
+    }
+    for (auto& fn : todo) fn();
+  }
+
+  /// Gives queued chunks to workers with room: at most `prefetch` chunks per worker, so a dead
+  /// worker takes little with it and a long task delays little behind it.
+  void dispatch() {
+    while (!queue_.empty()) {
+      if (queue_.front()->job->finished.load()) {  // cancelled or already failed: drop
+        queue_.pop_front();
+        continue;
+      }
+      worker* best = nullptr;
+      for (auto& w : workers_) {
+        if (w->stopping || w->outstanding.size() >= w->prefetch) continue;
+        if (config_.maxtasks > 0 && w->assigned >= config_.maxtasks) continue;
+        if (best == nullptr || w->outstanding.size() < best->outstanding.size()) best = w.get();
+      }
+      if (best == nullptr) break;
+      chunk_ptr c = std::move(queue_.front());
+      queue_.pop_front();
+      define_code(*best, c->code_needed);
+      std::vector<int> raw;
+      raw.reserve(c->fds.size());
+      for (const auto& f : c->fds) raw.push_back(f.get());
+      best->outstanding.push_back({c, false, std::chrono::steady_clock::now()});
+      best->out.push_borrowed(c->payload, std::move(raw), &best->outstanding.back().sent);
+      ++best->assigned;
+    }
+    for (auto& w : workers_) {
+      if (!w->out.empty()) w->out.flush(w->sock.get());
+    }
+  }
+
+  /// Starts workers until there are `processes` of them. One that retires after
+  /// maxtasksperchild is replaced once it has exited, as in Python.
+  void replace_workers() {
+    auto active = static_cast<int>(
+        std::count_if(workers_.begin(), workers_.end(), [](const auto& w) { return !w->stopping; }));
+    while (active < config_.processes) {
+      try {
+        start_worker();
+      } catch (const std::exception& e) {
+        set_broken(std::string("cannot start a replacement worker: ") + e.what());
+        return;
+      }
+      ++active;
+    }
+  }
+
+  void handle_frames(worker& w) {
+    frame_in::frame fr;
+    while (w.in.next(fr)) {
+      std::vector<int> raw;
+      raw.reserve(fr.fds.size());
+      for (const auto& f : fr.fds) raw.push_back(f.get());
+      serialize::Reader r(fr.payload, raw);
+      const auto msg = static_cast<pool_msg>(r.load<std::uint8_t>());
+      if (msg == pool_msg::ready) {
+        w.ready = true;
+        startup_failures_ = 0;
+      } else if (msg == pool_msg::init_failed) {
+        const auto rec = r.load<exception_record>();
+        set_broken("the pool's initializer raised " + rec.type_name +
+                   (rec.what.empty() ? "" : ": " + rec.what));
+      } else if (msg == pool_msg::result) {
+        if (w.outstanding.empty() || !w.outstanding.front().sent) {
+          throw SerializationError("pool: a worker answered a task it was not given");
+        }
+        const chunk_ptr c = std::move(w.outstanding.front().chunk);
+        const auto took = std::chrono::steady_clock::now() - w.outstanding.front().given;
+        w.outstanding.pop_front();
+        // Time from hand-over to answer: an upper bound on the chunk's run time.
+        w.prefetch = took < fast_task * static_cast<long>(w.outstanding.size() + 1) ? fast_prefetch
+                                                                                  : slow_prefetch;
+        deliver(*c, fr.payload.subspan(1), raw, w.pid);
+      }
+      fr = {};
+      w.in.pop();
+    }
+  }
+
+  /// Hands each item of a result message to its job.
+  /// Reads a little-endian number at `at` of `bytes`, advancing `at`.
+  template <class T>
+  static T take(std::span<const std::byte> bytes, std::size_t& at) {
+    if (bytes.size() - at < sizeof(T)) throw SerializationError("pool: truncated result message");
+    T value{};
+    std::memcpy(&value, bytes.data() + at, sizeof value);
+    at += sizeof value;
+    return value;
+  }
+
+  /// `body`: a result message after its type byte. Items are decoded in place (no copy).
+  static void deliver(pool_chunk& c, std::span<const std::byte> body, const std::vector<int>& fds,
+                      pid_t pid) {
+    std::size_t at = 0;
+    const auto count = take<std::uint32_t>(body, at);
+    std::size_t fd_at = 0;
+    for (std::uint32_t i = 0; i < count && i < c.count; ++i) {
+      const auto status = take<std::uint8_t>(body, at);
+      const auto nfds = take<std::uint32_t>(body, at);
+      const auto length = take<std::uint64_t>(body, at);
+      if (length > body.size() - at || nfds > fds.size() - fd_at) {
+        throw SerializationError("pool: corrupt result message");
+      }
+      const auto item_bytes = body.subspan(at, static_cast<std::size_t>(length));
+      at += static_cast<std::size_t>(length);
+      const std::span<const int> item_fds(fds.data() + fd_at, nfds);
+      fd_at += nfds;
+      if (c.job->finished.load()) continue;
+      serialize::Reader item(item_bytes, item_fds);
+      if (status == 0) {
+        try {
+          c.job->value(c.first + i, item);
+        } catch (...) {
+          c.job->error(c.first + i, std::current_exception());
+        }
+      } else {
+        std::exception_ptr e;
+        try {
+          e = rebuild_exception(item.load<exception_record>(), pid);
+        } catch (...) {
+          e = std::current_exception();
+        }
+        c.job->error(c.first + i, e);
+      }
+    }
+  }
+
+  /// A worker's pidfd fired: take its last words, reap it, settle the chunks it held.
+  void worker_ended(std::size_t index) {
+    std::unique_ptr<worker> w = std::move(workers_[index]);
+    workers_.erase(workers_.begin() + static_cast<std::ptrdiff_t>(index));
+    try {
+      w->in.read(w->sock.get(), false);  // it is dead: everything it wrote is there
+      handle_frames(*w);
+    } catch (const std::exception&) {  // a torn last message: its chunk fails below
+    }
+    w->proc.join(std::chrono::seconds(10));
+    const std::optional<int> code = w->proc.exitcode();
+    const std::string how = describe_exit(code);
+    if (!w->ready) {
+      // It died before its initializer finished: none of its chunks started.
+      if (++startup_failures_ >= 3) {
+        set_broken("worker processes keep ending before they are ready (the last one with " + how +
+                   ")");
+      }
+    }
+    for (auto it = w->outstanding.rbegin(); it != w->outstanding.rend(); ++it) {
+      const bool running = w->ready && it == std::prev(w->outstanding.rend()) && it->sent;
+      if (running) {
+        const auto error = std::make_exception_ptr(BrokenProcessPool(
+            "a worker process (pid " + std::to_string(w->pid) + ") died with " + how +
+            " while running this task"));
+        for (std::uint32_t i = 0; i < it->chunk->count; ++i) {
+          if (it->chunk->job->finished.load()) break;
+          it->chunk->job->error(it->chunk->first + i, error);
+        }
+      } else {
+        queue_.push_front(std::move(it->chunk));  // never started: another worker runs it
+      }
+    }
+  }
+
+  /// SIGTERM to every worker, SIGKILL after a short grace, all reaped.
+  void terminate_workers() noexcept {
+    for (auto& w : workers_) {
+      try {
+        w->proc.terminate();
+      } catch (...) {
+      }
+    }
+    const deadline grace(std::chrono::milliseconds(500));
+    for (auto& w : workers_) {
+      try {
+        if (!poll_fd(w->pidfd, POLLIN, grace, "pool worker")) w->proc.kill();
+      } catch (...) {
+      }
+    }
+    for (auto& w : workers_) {
+      try {
+        w->proc.join(std::chrono::seconds(10));
+      } catch (...) {
+      }
+    }
+  }
+
+  /// Fails every chunk not finished (queued, submitted or on a worker) with `error`.
+  void fail_everything(const std::exception_ptr& error) noexcept {
+    try {
+      run_posted();
+    } catch (...) {
+    }
+    std::deque<chunk_ptr> all;
+    {
+      std::lock_guard lock(mu_);
+      while (!submitted_.empty()) {
+        queue_.push_back(std::move(submitted_.front()));
+        submitted_.pop_front();
+      }
+    }
+    for (auto& w : workers_) {
+      for (auto& f : w->outstanding) all.push_back(std::move(f.chunk));
+      w->outstanding.clear();
+    }
+    for (auto& c : queue_) all.push_back(std::move(c));
+    queue_.clear();
+    for (auto& c : all) {
+      for (std::uint32_t i = 0; i < c->count; ++i) {
+        if (c->job->finished.load()) break;
+        try {
+          c->job->error(c->first + i, error);
+        } catch (...) {
+        }
+      }
+    }
+  }
+
+  Context ctx_;
+  pool_config config_;
+  pid_t creator_ = ::getpid();
+  std::string worker_prefix_;
+  int worker_counter_ = 0;
+
+  std::mutex code_mu_;  // guards the code table
+  std::unordered_map<std::uintptr_t, std::uint32_t> code_ids_;
+  std::vector<code_ref> code_refs_;
+
+  std::mutex mu_;  // guards what submitting threads share with the handler
+  std::condition_variable done_cv_;
+  std::deque<chunk_ptr> submitted_;
+  std::deque<std::function<void()>> posted_;
+  state state_ = state::run;
+  std::string broken_;
+  int feeders_ = 0;
+  bool sleeping_ = false;
+  std::atomic<std::uint64_t> submissions_{0};  // lets the spinning handler see new work
+  static constexpr std::chrono::microseconds handler_spin{30};
+  bool handler_done_ = false;
+
+  unique_fd wake_fd_;
+  std::mutex join_mu_;
+  std::unique_ptr<std::thread> handler_;
+  std::thread::id handler_id_;
+
+  // The handler thread's own.
+  std::vector<std::unique_ptr<worker>> workers_;
+  std::deque<chunk_ptr> queue_;
+  int startup_failures_ = 0;
+};
+
+}  // namespace multiprocessing::detail
