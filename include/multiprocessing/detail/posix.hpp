@@ -152,13 +152,10 @@ inline read_status read_exact(int fd, void* out, std::size_t size, const deadlin
 /// The most descriptors one SCM_RIGHTS message carries (the kernel's SCM_MAX_FD).
 inline constexpr std::size_t max_passed_fds = 253;
 
-/// Sends `data` (at least one byte) together with `fds` as SCM_RIGHTS ancillary data.
-inline void send_with_fds(int sock, std::span<const std::byte> data, std::span<const int> fds,
-                          const char* what) {
-  if (fds.size() > max_passed_fds || data.empty()) {
-    throw std::invalid_argument(std::string("send_with_fds ") + what + ": 1+ bytes and at most " +
-                                std::to_string(max_passed_fds) + " descriptors");
-  }
+/// One sendmsg(2) of `data` with `fds` as SCM_RIGHTS ancillary data and `flags` (MSG_NOSIGNAL is
+/// added). Returns what sendmsg returned (-1 with errno set on failure, EINTR retried).
+inline ssize_t sendmsg_with_fds(int sock, std::span<const std::byte> data, std::span<const int> fds,
+                                int flags) {
   iovec iov{const_cast<std::byte*>(data.data()), data.size()};
   std::vector<cmsghdr> control;  // cmsghdr-aligned storage for the ancillary data
   msghdr msg{};
@@ -175,7 +172,17 @@ inline void send_with_fds(int sock, std::span<const std::byte> data, std::span<c
     cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
     std::memcpy(CMSG_DATA(cmsg), fds.data(), sizeof(int) * fds.size());
   }
-  const ssize_t n = retry_eintr([&] { return ::sendmsg(sock, &msg, MSG_NOSIGNAL); });
+  return retry_eintr([&] { return ::sendmsg(sock, &msg, flags | MSG_NOSIGNAL); });
+}
+
+/// Sends `data` (at least one byte) together with `fds` as SCM_RIGHTS ancillary data.
+inline void send_with_fds(int sock, std::span<const std::byte> data, std::span<const int> fds,
+                          const char* what) {
+  if (fds.size() > max_passed_fds || data.empty()) {
+    throw std::invalid_argument(std::string("send_with_fds ") + what + ": 1+ bytes and at most " +
+                                std::to_string(max_passed_fds) + " descriptors");
+  }
+  const ssize_t n = sendmsg_with_fds(sock, data, fds, 0);
   if (n == -1) throw_errno(std::string("sendmsg ") + what);
   const auto sent = static_cast<std::size_t>(n);
   if (sent < data.size()) write_all(sock, data.data() + sent, data.size() - sent, what);

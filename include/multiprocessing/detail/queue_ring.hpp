@@ -367,46 +367,8 @@ inline bool ring_channel::put(std::span<const std::byte> payload, std::span<cons
     try {
       std::uint64_t tail = s.put.position.load(std::memory_order_relaxed);
       bool sent = room_for(tail, record);
-      if (sent && side) {
-        // The datagram goes first, then the record that names it (see the top of this file).
-        const std::uint64_t id = s.next_side_id.fetch_add(1, std::memory_order_relaxed) + 1;
-        std::vector<int> all{memfd.get()};
-        all.insert(all.end(), fds.begin(), fds.end());
-        const std::uint64_t bytes[1] = {id};
-        iovec iov{const_cast<std::uint64_t*>(bytes), sizeof bytes};
-        std::vector<cmsghdr> control((CMSG_SPACE(sizeof(int) * all.size()) + sizeof(cmsghdr) - 1) /
-                                     sizeof(cmsghdr));
-        msghdr msg{};
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.data();
-        msg.msg_controllen = CMSG_SPACE(sizeof(int) * all.size());
-        cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-        cmsg->cmsg_level = SOL_SOCKET;
-        cmsg->cmsg_type = SCM_RIGHTS;
-        cmsg->cmsg_len = CMSG_LEN(sizeof(int) * all.size());
-        std::memcpy(CMSG_DATA(cmsg), all.data(), sizeof(int) * all.size());
-        const ssize_t n = retry_eintr(
-            [&] { return ::sendmsg(sockets_->send.get(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT); });
-        if (n == -1) {
-          // A full socket, or too many descriptors in flight for this user: wait like a full ring.
-          if (errno != EAGAIN && errno != ETOOMANYREFS) throw_errno("sendmsg a message to " + what_);
-          sent = false;
-        } else {
-          std::byte* data = ring();
-          std::uint64_t offset = tail & mask();
-          if (record > s.capacity - offset) {
-            const ring_record wrap{0, ring_kind::wrap};
-            std::memcpy(data + offset, &wrap, sizeof wrap);
-            tail += s.capacity - offset;
-            offset = 0;
-          }
-          const ring_record head{static_cast<std::uint32_t>(sizeof(ring_side_ref)), ring_kind::side};
-          const ring_side_ref ref{id, payload.size()};
-          std::memcpy(data + offset, &head, sizeof head);
-          std::memcpy(data + offset + sizeof head, &ref, sizeof ref);
-        }
-      } else if (sent) {
+      // Where the record goes: contiguous, after a wrap record when it would cross the end.
+      auto place = [&](ring_record head) {
         std::byte* data = ring();
         std::uint64_t offset = tail & mask();
         if (record > s.capacity - offset) {
@@ -415,9 +377,27 @@ inline bool ring_channel::put(std::span<const std::byte> payload, std::span<cons
           tail += s.capacity - offset;
           offset = 0;
         }
-        const ring_record head{static_cast<std::uint32_t>(payload.size()), ring_kind::item};
         std::memcpy(data + offset, &head, sizeof head);
-        if (!payload.empty()) std::memcpy(data + offset + sizeof head, payload.data(), payload.size());
+        return data + offset + sizeof head;
+      };
+      if (sent && side) {
+        // The datagram goes first, then the record that names it (see the top of this file).
+        const std::uint64_t id = s.next_side_id.fetch_add(1, std::memory_order_relaxed) + 1;
+        std::vector<int> all{memfd.get()};
+        all.insert(all.end(), fds.begin(), fds.end());
+        const ssize_t n = sendmsg_with_fds(sockets_->send.get(), std::as_bytes(std::span(&id, 1)),
+                                           all, MSG_DONTWAIT);
+        if (n == -1) {
+          // A full socket, or too many descriptors in flight for this user: wait like a full ring.
+          if (errno != EAGAIN && errno != ETOOMANYREFS) throw_errno("sendmsg a message to " + what_);
+          sent = false;
+        } else {
+          const ring_side_ref ref{id, payload.size()};
+          std::memcpy(place({static_cast<std::uint32_t>(sizeof ref), ring_kind::side}), &ref, sizeof ref);
+        }
+      } else if (sent) {
+        std::byte* body_at = place({static_cast<std::uint32_t>(payload.size()), ring_kind::item});
+        if (!payload.empty()) std::memcpy(body_at, payload.data(), payload.size());
       }
       if (sent) {
         commit(s.put, tail + record, s.put.total.load(std::memory_order_relaxed) + 1);
