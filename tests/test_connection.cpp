@@ -612,3 +612,12 @@ TEST_CASE("Listener: AF_UNIX paths, errors and close", "[connection][listener]")
   CHECK_THROWS_AS(l.accept(1s), mp::OSError);
   CHECK_THROWS_AS(mp::connection::Client(path, std::nullopt, 5s), mp::OSError);
 }
+
+TEST_CASE("dummy::Pipe: the same connections between threads", "[connection][thread]") {
+  auto [a, b] = mp::dummy::Pipe();
+  std::thread t([c = b]() mutable { c.send(c.recv<int>() + 1); });
+  a.send(41);
+  CHECK(a.poll(10s));
+  CHECK(a.recv<int>() == 42);
+  t.join();
+}

@@ -8,6 +8,7 @@
 // alone): owner_died() is always false and recoveries() 0.
 #pragma once
 
+#include "connection.hpp"
 #include "queues.hpp"
 #include "synchronize.hpp"
 
@@ -31,5 +32,10 @@ template <class T>
 using JoinableQueue = detail::basic_joinable_queue<T, detail::thread_backend>;
 template <class T>
 using SimpleQueue = detail::basic_simple_queue<T, detail::thread_backend>;
+
+// --- connections (Python: multiprocessing.dummy.connection) --------------------------------------
+// A socketpair serves threads as well as processes: the same Pipe and Connection.
+using multiprocessing::Connection;
+using multiprocessing::Pipe;
 
 }  // namespace multiprocessing::dummy

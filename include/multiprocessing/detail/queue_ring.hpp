@@ -108,6 +108,11 @@ struct alignas(64) ring_side {
   std::atomic<std::uint64_t> position{0};
   std::atomic<std::uint64_t> total{0};
   ring_log log;
+  // The other side's position and total as last read by this side's lock holder: re-read only when
+  // they do not suffice, so that the two sides do not pull each other's cache line on every item.
+  // Read and written under `lock` only (the lock's acquire/release carry what they guarantee).
+  std::atomic<std::uint64_t> peer_position{0};
+  std::atomic<std::uint64_t> peer_total{0};
 };
 
 /// A futex word others sleep on; bit 31 says that someone may be asleep.
@@ -195,7 +200,10 @@ class ring_channel {
   template <class Ready, class OnSlice>
   static bool await(ring_wake& wake, const mono_deadline& until, Ready ready, OnSlice on_slice);
 
-  bool room_for(std::uint64_t tail, std::uint64_t record) const noexcept;
+  /// Whether a record of `record` bytes fits at `tail`, with the consumers at `head` having taken
+  /// `got` items.
+  bool room_for(std::uint64_t tail, std::uint64_t record, std::uint64_t head,
+                std::uint64_t got) const noexcept;
   /// Receives side datagram `id` into `fds` (fds[0] is the payload's memfd). False when it is gone.
   bool take_datagram(std::uint64_t id, std::vector<unique_fd>& fds) const;
 
@@ -322,16 +330,15 @@ bool ring_channel::await(ring_wake& wake, const mono_deadline& until, Ready read
   }
 }
 
-inline bool ring_channel::room_for(std::uint64_t tail, std::uint64_t record) const noexcept {
+inline bool ring_channel::room_for(std::uint64_t tail, std::uint64_t record, std::uint64_t head,
+                                   std::uint64_t got) const noexcept {
   const ring_state& s = *state_;
   const std::uint64_t offset = tail & mask();
   const std::uint64_t to_end = s.capacity - offset;
   const std::uint64_t need = record <= to_end ? record : to_end + record;
-  const std::uint64_t head = s.get.position.load(std::memory_order_acquire);
   if ((tail - head) + need > s.capacity) return false;
   if (s.maxsize > 0) {
-    const std::uint64_t items =
-        s.put.total.load(std::memory_order_relaxed) - s.get.total.load(std::memory_order_acquire);
+    const std::uint64_t items = s.put.total.load(std::memory_order_relaxed) - got;
     if (items >= static_cast<std::uint64_t>(s.maxsize)) return false;
   }
   return true;
@@ -356,7 +363,11 @@ inline bool ring_channel::put(std::span<const std::byte> payload, std::span<cons
   const std::uint64_t body = side ? sizeof(ring_side_ref) : payload.size();
   const std::uint64_t record = sizeof(ring_record) + ((body + 7) & ~std::uint64_t{7});
 
-  auto ready = [&] { return room_for(s.put.position.load(std::memory_order_relaxed), record); };
+  auto ready = [&] {
+    return room_for(s.put.position.load(std::memory_order_relaxed), record,
+                    s.get.position.load(std::memory_order_acquire),
+                    s.get.total.load(std::memory_order_acquire));
+  };
   for (;;) {
     if (!lock(s.put, block, until)) return false;
     bool unlocked = false;
@@ -366,7 +377,15 @@ inline bool ring_channel::put(std::span<const std::byte> payload, std::span<cons
     };
     try {
       std::uint64_t tail = s.put.position.load(std::memory_order_relaxed);
-      bool sent = room_for(tail, record);
+      bool sent = room_for(tail, record, s.put.peer_position.load(std::memory_order_relaxed),
+                           s.put.peer_total.load(std::memory_order_relaxed));
+      if (!sent) {
+        const std::uint64_t got = s.get.total.load(std::memory_order_acquire);
+        const std::uint64_t head = s.get.position.load(std::memory_order_acquire);
+        s.put.peer_position.store(head, std::memory_order_relaxed);
+        s.put.peer_total.store(got, std::memory_order_relaxed);
+        sent = room_for(tail, record, head, got);
+      }
       // Where the record goes: contiguous, after a wrap record when it would cross the end.
       auto place = [&](ring_record head) {
         std::byte* data = ring();
@@ -465,8 +484,12 @@ bool ring_channel::get(Consume&& consume, bool block, const mono_deadline& until
     try {
       std::uint64_t head = s.get.position.load(std::memory_order_relaxed);
       for (;;) {
-        const std::uint64_t tail = s.put.position.load(std::memory_order_acquire);
-        if (head == tail) break;
+        std::uint64_t tail = s.get.peer_position.load(std::memory_order_relaxed);
+        if (head >= tail) {
+          tail = s.put.position.load(std::memory_order_acquire);
+          s.get.peer_position.store(tail, std::memory_order_relaxed);
+          if (head >= tail) break;
+        }
         std::byte* data = ring();
         std::uint64_t offset = head & mask();
         ring_record rec{};
@@ -481,7 +504,8 @@ bool ring_channel::get(Consume&& consume, bool block, const mono_deadline& until
                            (rec.kind != ring_kind::side || rec.size == sizeof(ring_side_ref));
         if (!valid) {
           // Only a stray write into the segment can do this: drop everything queued.
-          commit(s.get, tail, s.put.total.load(std::memory_order_acquire));
+          commit(s.get, s.put.position.load(std::memory_order_acquire),
+                 s.put.total.load(std::memory_order_acquire));
           unlock();
           notify(s.space);
           throw SerializationError(what_ + " is corrupt (a record at position " +
