@@ -38,63 +38,24 @@ using clk = std::chrono::steady_clock;
 
 namespace {
 
-/// Processes started through context Ctx; failure = exit code != 0.
+/// Processes started through context Ctx, or std::threads with the dummy twins.
 template <class Ctx>
-struct Procs {
+struct Procs : test_support::process_workers<Ctx> {
   template <class T>
   using Queue = mp::Queue<T>;
   template <class T>
   using JoinableQueue = mp::JoinableQueue<T>;
   template <class T>
   using SimpleQueue = mp::SimpleQueue<T>;
-
-  struct worker {
-    mp::Process p;
-    bool join() {
-      const bool ended = p.join(60s);
-      if (!ended) p.kill(), (void)p.join(10s);
-      return ended && p.exitcode() == 0;
-    }
-  };
-  template <class... Args>
-  static worker start(void (*f)(Args...), Args... args) {
-    Ctx ctx;
-    worker w{ctx.Process(f, args...)};
-    w.p.daemon(true);
-    w.p.start();
-    return w;
-  }
 };
 
-/// Threads with the dummy twins; failure = an exception escaping the function.
-struct Threads {
+struct Threads : test_support::thread_workers {
   template <class T>
   using Queue = mp::dummy::Queue<T>;
   template <class T>
   using JoinableQueue = mp::dummy::JoinableQueue<T>;
   template <class T>
   using SimpleQueue = mp::dummy::SimpleQueue<T>;
-
-  struct worker {
-    std::unique_ptr<std::atomic<bool>> ok = std::make_unique<std::atomic<bool>>(false);
-    std::thread t;
-    bool join() {
-      t.join();
-      return ok->load();
-    }
-  };
-  template <class... Args>
-  static worker start(void (*f)(Args...), Args... args) {
-    worker w;
-    w.t = std::thread([f, flag = w.ok.get(), args...]() mutable {
-      try {
-        f(args...);
-        flag->store(true);
-      } catch (...) {
-      }
-    });
-    return w;
-  }
 };
 
 #define QUEUE_CASE(name, tags, body)                                                           \

@@ -13,6 +13,11 @@
 #include <stdexcept>
 #include <string>
 
+#include <atomic>
+#include <memory>
+#include <thread>
+
+#include <multiprocessing/context.hpp>
 #include <multiprocessing/serialize.hpp>
 
 #include <fcntl.h>
@@ -99,6 +104,53 @@ inline bool wait_pid_gone(pid_t pid, std::chrono::milliseconds limit) {
 /// the pipe it names.
 struct PipeEnd {
   int fd = -1;
+};
+
+/// Workers as processes started through context Ctx (daemons, so that a failed test leaves none
+/// behind); a worker failed when its exit code is not 0.
+template <class Ctx>
+struct process_workers {
+  struct worker {
+    multiprocessing::Process p;
+    bool join() {
+      using namespace std::chrono_literals;
+      const bool ended = p.join(60s);
+      if (!ended) p.kill(), (void)p.join(10s);
+      return ended && p.exitcode() == 0;
+    }
+  };
+  template <class... Args>
+  static worker start(void (*f)(Args...), Args... args) {
+    Ctx ctx;
+    worker w{ctx.Process(f, args...)};
+    w.p.daemon(true);
+    w.p.start();
+    return w;
+  }
+};
+
+/// Workers as std::threads; a worker failed when an exception escaped its function.
+struct thread_workers {
+  struct worker {
+    std::unique_ptr<std::atomic<bool>> ok = std::make_unique<std::atomic<bool>>(false);
+    std::thread t;
+    bool join() {
+      t.join();
+      return ok->load();
+    }
+  };
+  template <class... Args>
+  static worker start(void (*f)(Args...), Args... args) {
+    worker w;
+    w.t = std::thread([f, flag = w.ok.get(), args...]() mutable {
+      try {
+        f(args...);
+        flag->store(true);
+      } catch (...) {
+      }
+    });
+    return w;
+  }
 };
 
 }  // namespace test_support

@@ -63,7 +63,7 @@ void require(bool ok, const char* what) {
 
 /// Processes: children run a function pointer under the context Ctx; failure = exit code != 0.
 template <class Ctx>
-struct Procs {
+struct Procs : test_support::process_workers<Ctx> {
   using Lock = mp::Lock;
   using RLock = mp::RLock;
   using Semaphore = mp::Semaphore;
@@ -71,26 +71,10 @@ struct Procs {
   using Condition = mp::Condition;
   using Event = mp::Event;
   using Barrier = mp::Barrier;
-
-  struct worker {
-    mp::Process p;
-    bool join() {
-      const bool ended = p.join(60s);
-      if (!ended) p.kill(), p.join(10s);
-      return ended && p.exitcode() == 0;
-    }
-  };
-  template <class... Args>
-  static worker start(void (*f)(Args...), Args... args) {
-    Ctx ctx;
-    worker w{ctx.Process(f, args...)};
-    w.p.start();
-    return w;
-  }
 };
 
 /// Threads with the dummy twins; failure = an exception escaping the function.
-struct Threads {
+struct Threads : test_support::thread_workers {
   using Lock = mp::dummy::Lock;
   using RLock = mp::dummy::RLock;
   using Semaphore = mp::dummy::Semaphore;
@@ -98,27 +82,6 @@ struct Threads {
   using Condition = mp::dummy::Condition;
   using Event = mp::dummy::Event;
   using Barrier = mp::dummy::Barrier;
-
-  struct worker {
-    std::unique_ptr<std::atomic<bool>> ok = std::make_unique<std::atomic<bool>>(false);
-    std::thread t;
-    bool join() {
-      t.join();
-      return ok->load();
-    }
-  };
-  template <class... Args>
-  static worker start(void (*f)(Args...), Args... args) {
-    worker w;
-    w.t = std::thread([f, flag = w.ok.get(), args...]() mutable {
-      try {
-        f(args...);
-        flag->store(true);
-      } catch (...) {
-      }
-    });
-    return w;
-  }
 };
 
 #define SYNC_CASE(name, tags, body)                                               \
