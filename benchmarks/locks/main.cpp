@@ -17,32 +17,12 @@
 
 #include <multiprocessing.hpp>
 
+#include "../common/harness.hpp"
 #include "locks.hpp"
 
 namespace mp = multiprocessing;
 
 namespace {
-
-/// Runs locks.py; returns its "python <workload> <value>" lines as a map, or nullopt.
-std::optional<std::map<std::string, double>> run_python(std::int64_t pairs, std::int64_t increments,
-                                                         std::int64_t round_trips) {
-  const std::string command = std::string(MP_BENCH_PYTHON) + " " + MP_BENCH_PY_SCRIPT + " " +
-                              std::to_string(pairs) + " " + std::to_string(increments) + " " +
-                              std::to_string(round_trips);
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return std::nullopt;
-  std::map<std::string, double> values;
-  char line[512];
-  while (std::fgets(line, sizeof line, pipe) != nullptr) {
-    std::istringstream in(line);
-    std::string who, workload;
-    double value = 0;
-    if (in >> who >> workload >> value && who == "python") values[workload] = value;
-  }
-  const int status = ::pclose(pipe);
-  if (status != 0 || values.size() != 3) return std::nullopt;
-  return values;
-}
 
 void row(const char* workload, const char* unit, double ours, double raw, std::optional<double> python,
          bool lower_is_better, const char* raw_target, double raw_limit, const char* py_target,
@@ -63,19 +43,9 @@ void row(const char* workload, const char* unit, double ours, double raw, std::o
 
 int main(int argc, char* argv[]) {
   mp::freeze_support();
-  std::int64_t scale = 100;  // in hundredths
-  if (argc > 1) {
-    const std::string_view arg(argv[1]);
-    std::int64_t whole = 0;
-    if (arg == "--smoke") {
-      scale = 1;
-    } else if (std::from_chars(arg.data(), arg.data() + arg.size(), whole).ec == std::errc() && whole >= 1) {
-      scale = whole * 100;
-    } else {
-      std::fprintf(stderr, "usage: %s [SCALE >= 1 | --smoke]\n", argv[0]);
-      return 2;
-    }
-  }
+  const std::optional<std::int64_t> scale_arg = bench::parse_scale(argc, argv);
+  if (!scale_arg) return 2;
+  const std::int64_t scale = *scale_arg;  // in hundredths
   const std::int64_t pairs = 20'000 * scale, increments = 50'000 * scale, trips = 200 * scale;
   const std::int64_t py_pairs = 2'000 * scale, py_increments = 500 * scale, py_trips = 20 * scale;
   try {
@@ -84,7 +54,7 @@ int main(int argc, char* argv[]) {
     std::puts("measuring multiprocessing-cpp ...");
     const bench::Results ours = bench::measure_mp(pairs, increments, trips);
     std::puts("measuring Python's multiprocessing (locks.py) ...");
-    const auto py = run_python(py_pairs, py_increments, py_trips);
+    const auto py = bench::run_python(MP_BENCH_PYTHON, MP_BENCH_PY_SCRIPT, {py_pairs, py_increments, py_trips}, 3);
     if (!py) std::puts("(Python's side did not run: is python3 installed?)");
     auto python = [&](const char* key) -> std::optional<double> {
       if (!py) return std::nullopt;

@@ -23,6 +23,7 @@
 
 #include <multiprocessing.hpp>
 
+#include "../common/harness.hpp"
 #include "pipes.hpp"
 
 namespace mp = multiprocessing;
@@ -30,29 +31,6 @@ namespace mp = multiprocessing;
 namespace {
 
 constexpr double kRoundTripTarget = 1.3;  // ours / raw socketpair, at most
-
-/// Runs pipes.py; returns its "python <workload> <value>" lines, or nullopt (with the reason).
-std::optional<std::map<std::string, double>> run_python(std::int64_t trips, int rounds,
-                                                        std::int64_t count_1k,
-                                                        std::int64_t count_1m) {
-  const std::string command = std::string("'") + MP_BENCH_PYTHON + "' '" + MP_BENCH_PY_SCRIPT +
-                              "' " + std::to_string(trips) + " " + std::to_string(rounds) + " " +
-                              std::to_string(count_1k) + " " + std::to_string(count_1m);
-  (void)std::fflush(nullptr);  // popen() forks: what is buffered must not be printed twice
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return std::nullopt;
-  std::map<std::string, double> values;
-  std::array<char, 512> line{};
-  while (std::fgets(line.data(), static_cast<int>(line.size()), pipe) != nullptr) {
-    std::istringstream in(line.data());
-    std::string who, workload;
-    double value = 0;
-    if (in >> who >> workload >> value && who == "python") values[workload] = value;
-  }
-  const int status = ::pclose(pipe);
-  if (status != 0 || values.size() != 4) return std::nullopt;
-  return values;
-}
 
 /// One table row. vs raw: how many times slower than the floor (ours/raw for a latency,
 /// raw/ours for a bandwidth); vs python: how many times faster than Python.
@@ -77,20 +55,9 @@ void row(const char* workload, const char* unit, double ours, double raw,
 
 int main(int argc, char* argv[]) {
   mp::freeze_support();
-  std::int64_t scale = 100;  // in hundredths
-  if (argc > 1) {
-    const std::string_view arg(argv[1]);
-    std::int64_t whole = 0;
-    if (arg == "--smoke") {
-      scale = 1;
-    } else if (std::from_chars(arg.data(), arg.data() + arg.size(), whole).ec == std::errc() &&
-               whole >= 1) {
-      scale = whole * 100;
-    } else {
-      std::fprintf(stderr, "usage: %s [SCALE >= 1 | --smoke]\n", argv[0]);
-      return 2;
-    }
-  }
+  const std::optional<std::int64_t> scale_arg = bench::parse_scale(argc, argv);
+  if (!scale_arg) return 2;
+  const std::int64_t scale = *scale_arg;  // in hundredths
   const int rounds = scale == 1 ? 2 : 5;
   const std::int64_t trips = 200 * scale, count_1k = 2'000 * scale, count_1m = 20 * scale;
   const std::int64_t py_trips = 50 * scale, py_count_1k = 500 * scale, py_count_1m = 3 * scale;
@@ -112,7 +79,7 @@ int main(int argc, char* argv[]) {
       ours_1m = std::max(ours_1m, bench::mp_bandwidth_mb_s(std::size_t{1} << 20, count_1m));
     }
     std::puts("measuring Python's multiprocessing.Pipe (pipes.py) ...");
-    const auto py = run_python(py_trips, rounds, py_count_1k, py_count_1m);
+    const auto py = bench::run_python(MP_BENCH_PYTHON, MP_BENCH_PY_SCRIPT, {py_trips, rounds, py_count_1k, py_count_1m}, 4);
     if (!py) std::puts("(Python's side did not run: is python3 installed?)");
     auto python = [&](const char* key) -> std::optional<double> {
       if (!py) return std::nullopt;

@@ -27,6 +27,7 @@
 
 #include <multiprocessing.hpp>
 
+#include "../common/harness.hpp"
 #include "queues.hpp"
 
 namespace mp = multiprocessing;
@@ -65,28 +66,6 @@ std::vector<Cell> measure_all(const std::vector<Competitor>& competitors, const 
   return cells;
 }
 
-/// Runs queues.py; returns its "python <workload> <value>" lines, or nullopt.
-std::optional<std::map<std::string, double>> run_python(std::int64_t small, std::int64_t count_1k,
-                                                        std::int64_t count_1m) {
-  const std::string command = std::string("'") + MP_BENCH_PYTHON + "' '" + MP_BENCH_PY_SCRIPT +
-                              "' " + std::to_string(small) + " " + std::to_string(count_1k) + " " +
-                              std::to_string(count_1m);
-  (void)std::fflush(nullptr);  // popen() forks: what is buffered must not be printed twice
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return std::nullopt;
-  std::map<std::string, double> values;
-  std::array<char, 512> line{};
-  while (std::fgets(line.data(), static_cast<int>(line.size()), pipe) != nullptr) {
-    std::istringstream in(line.data());
-    std::string who, workload;
-    double value = 0;
-    if (in >> who >> workload >> value && who == "python") values[workload] = value;
-  }
-  const int status = ::pclose(pipe);
-  if (status != 0 || values.size() != 4) return std::nullopt;
-  return values;
-}
-
 std::string number(std::optional<double> v) {
   if (!v) return "n/a";
   char text[32];
@@ -111,20 +90,9 @@ std::string ratio(std::optional<double> ours, std::optional<double> other, doubl
 
 int main(int argc, char* argv[]) {
   mp::freeze_support();
-  std::int64_t scale = 100;  // in hundredths
-  if (argc > 1) {
-    const std::string_view arg(argv[1]);
-    std::int64_t whole = 0;
-    if (arg == "--smoke") {
-      scale = 1;
-    } else if (std::from_chars(arg.data(), arg.data() + arg.size(), whole).ec == std::errc() &&
-               whole >= 1) {
-      scale = whole * 100;
-    } else {
-      std::fprintf(stderr, "usage: %s [SCALE >= 1 | --smoke]\n", argv[0]);
-      return 2;
-    }
-  }
+  const std::optional<std::int64_t> scale_arg = bench::parse_scale(argc, argv);
+  if (!scale_arg) return 2;
+  const std::int64_t scale = *scale_arg;  // in hundredths
   const int rounds = scale == 1 ? 1 : 3;
   const std::int64_t small = 40'000 * scale, count_1k = 10'000 * scale, count_1m = 10 * scale;
   const std::int64_t py_small = 1'500 * scale, py_1k = 800 * scale, py_1m = 3 * scale;
@@ -162,7 +130,7 @@ int main(int argc, char* argv[]) {
     }
   }
   std::puts("measuring Python's multiprocessing.Queue (queues.py) ...");
-  const auto py = run_python(py_small, py_1k, py_1m);
+  const auto py = bench::run_python(MP_BENCH_PYTHON, MP_BENCH_PY_SCRIPT, {py_small, py_1k, py_1m}, 4);
   if (!py) std::puts("(Python's side did not run: is python3 installed?)");
 
   std::printf("\n%-15s | %9s | %9s | %9s | %9s | %8s | %-19s | %-19s\n", "workload", "ours", "raw",
