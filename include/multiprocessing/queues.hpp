@@ -24,7 +24,7 @@
 //     about a hundred large ones in flight): beyond that put() waits for consumers, as a pipe
 //     does, where CPython buffers without limit in the producer's memory. A process that must not
 //     block should put with a timeout;
-//   * qsize() is exact (CPython's raises NotImplementedError on macOS);
+//   * qsize() is exact, on every platform (CPython's cannot count on macOS);
 //   * join_thread() and cancel_join_thread() do nothing (there is no feeder thread to join);
 //   * a producer or consumer killed by SIGKILL in the middle of put()/get() costs at most that
 //     one item and never blocks the others (CPython's queue locks stay held forever).

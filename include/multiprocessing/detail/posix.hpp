@@ -208,6 +208,23 @@ void take_passed_fds(msghdr& msg, Fds& fds, const char* what) {
   }
 }
 
+/// One recvmsg(2) into `data` with room for max_passed_fds descriptors, appended to `fds` (owned,
+/// close-on-exec; see take_passed_fds). Returns what recvmsg returned (-1 with errno set).
+inline ssize_t recvmsg_with_fds(int sock, std::span<std::byte> data, std::vector<unique_fd>& fds,
+                                int flags, const char* what) {
+  iovec iov{data.data(), data.size()};
+  std::vector<cmsghdr> control((CMSG_SPACE(sizeof(int) * max_passed_fds) + sizeof(cmsghdr) - 1) /
+                               sizeof(cmsghdr));
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.data();
+  msg.msg_controllen = control.size() * sizeof(cmsghdr);
+  const ssize_t n = ::recvmsg(sock, &msg, flags | MSG_CMSG_CLOEXEC);
+  if (n >= 0) take_passed_fds(msg, fds, what);
+  return n;
+}
+
 /// Receives exactly data.size() bytes; descriptors arriving with them are appended to `fds`
 /// (owned, close-on-exec). Returns eof/timeout like read_exact.
 inline read_status recv_with_fds(int sock, std::span<std::byte> data, std::vector<unique_fd>& fds,
@@ -215,21 +232,12 @@ inline read_status recv_with_fds(int sock, std::span<std::byte> data, std::vecto
   std::size_t got = 0;
   while (got < data.size()) {
     if (!until.never() && !poll_fd(sock, POLLIN, until, what)) return read_status::timeout;
-    iovec iov{data.data() + got, data.size() - got};
-    std::vector<cmsghdr> control((CMSG_SPACE(sizeof(int) * max_passed_fds) + sizeof(cmsghdr) - 1) /
-                                 sizeof(cmsghdr));
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.data();
-    msg.msg_controllen = control.size() * sizeof(cmsghdr);
-    const ssize_t n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    const ssize_t n = recvmsg_with_fds(sock, data.subspan(got), fds, 0, what);
     if (n == -1) {
       if (errno == EINTR || errno == EAGAIN) continue;
       if (errno == ECONNRESET) return read_status::eof;
       throw_errno(std::string("recvmsg ") + what);
     }
-    take_passed_fds(msg, fds, what);
     if (n == 0) return read_status::eof;
     got += static_cast<std::size_t>(n);
   }

@@ -195,6 +195,30 @@ class ring_channel {
   /// If `side`'s lock is held by a dead process, takes it over, repairs and releases it.
   static void rescue(ring_side& side);
   static void notify(ring_wake& wake) noexcept;
+
+  /// Holds a side's lock taken by lock(); released by release() or at scope exit.
+  class side_guard {
+   public:
+    explicit side_guard(ring_side& side) noexcept : side_(&side) {}
+    side_guard(const side_guard&) = delete;
+    side_guard& operator=(const side_guard&) = delete;
+    ~side_guard() { release(); }
+    void release() noexcept {
+      if (side_ != nullptr) (void)side_->lock.release<process_backend>();
+      side_ = nullptr;
+    }
+
+   private:
+    ring_side* side_;
+  };
+
+  /// The loop of put() and get(): takes `mine`'s lock and calls `attempt(guard)`, which returns
+  /// true when it has done its work (releasing the guard before it wakes anyone). Otherwise, when
+  /// `block`, waits on `wake` until `ready()`, rescuing `peer`'s lock from a dead holder on each
+  /// quiet slice, and tries again. False when there was nothing to do in time.
+  template <class Attempt, class Ready>
+  bool until_done(ring_side& mine, ring_side& peer, ring_wake& wake, bool block,
+                  const mono_deadline& until, Ready ready, Attempt attempt);
   /// Spins briefly, then sleeps on `wake` until `ready()`; on each slice without progress calls
   /// `on_slice()`. False when `until` passed first.
   template <class Ready, class OnSlice>
@@ -368,72 +392,53 @@ inline bool ring_channel::put(std::span<const std::byte> payload, std::span<cons
                     s.get.position.load(std::memory_order_acquire),
                     s.get.total.load(std::memory_order_acquire));
   };
-  for (;;) {
-    if (!lock(s.put, block, until)) return false;
-    bool unlocked = false;
-    auto unlock = [&] {
-      if (!unlocked) (void)s.put.lock.release<process_backend>();
-      unlocked = true;
-    };
-    try {
-      std::uint64_t tail = s.put.position.load(std::memory_order_relaxed);
-      bool sent = room_for(tail, record, s.put.peer_position.load(std::memory_order_relaxed),
-                           s.put.peer_total.load(std::memory_order_relaxed));
-      if (!sent) {
-        const std::uint64_t got = s.get.total.load(std::memory_order_acquire);
-        const std::uint64_t head = s.get.position.load(std::memory_order_acquire);
-        s.put.peer_position.store(head, std::memory_order_relaxed);
-        s.put.peer_total.store(got, std::memory_order_relaxed);
-        sent = room_for(tail, record, head, got);
-      }
-      // Where the record goes: contiguous, after a wrap record when it would cross the end.
-      auto place = [&](ring_record head) {
-        std::byte* data = ring();
-        std::uint64_t offset = tail & mask();
-        if (record > s.capacity - offset) {
-          const ring_record wrap{0, ring_kind::wrap};
-          std::memcpy(data + offset, &wrap, sizeof wrap);
-          tail += s.capacity - offset;
-          offset = 0;
-        }
-        std::memcpy(data + offset, &head, sizeof head);
-        return data + offset + sizeof head;
-      };
-      if (sent && side) {
-        // The datagram goes first, then the record that names it (see the top of this file).
-        const std::uint64_t id = s.next_side_id.fetch_add(1, std::memory_order_relaxed) + 1;
-        std::vector<int> all{memfd.get()};
-        all.insert(all.end(), fds.begin(), fds.end());
-        const ssize_t n = sendmsg_with_fds(sockets_->send.get(), std::as_bytes(std::span(&id, 1)),
-                                           all, MSG_DONTWAIT);
-        if (n == -1) {
-          // A full socket, or too many descriptors in flight for this user: wait like a full ring.
-          if (errno != EAGAIN && errno != ETOOMANYREFS) throw_errno("sendmsg a message to " + what_);
-          sent = false;
-        } else {
-          const ring_side_ref ref{id, payload.size()};
-          std::memcpy(place({static_cast<std::uint32_t>(sizeof ref), ring_kind::side}), &ref, sizeof ref);
-        }
-      } else if (sent) {
-        std::byte* body_at = place({static_cast<std::uint32_t>(payload.size()), ring_kind::item});
-        if (!payload.empty()) std::memcpy(body_at, payload.data(), payload.size());
-      }
-      if (sent) {
-        commit(s.put, tail + record, s.put.total.load(std::memory_order_relaxed) + 1);
-        unlock();
-        notify(s.data);
-        return true;
-      }
-    } catch (...) {
-      unlock();
-      throw;
+  // Room appears when a consumer commits; a consumer that died holding its lock with a valid log
+  // is repaired while waiting, so that room it freed is not lost.
+  return until_done(s.put, s.get, s.space, block, until, ready, [&](side_guard& guard) {
+    std::uint64_t tail = s.put.position.load(std::memory_order_relaxed);
+    if (!room_for(tail, record, s.put.peer_position.load(std::memory_order_relaxed),
+                  s.put.peer_total.load(std::memory_order_relaxed))) {
+      const std::uint64_t got = s.get.total.load(std::memory_order_acquire);
+      const std::uint64_t head = s.get.position.load(std::memory_order_acquire);
+      s.put.peer_position.store(head, std::memory_order_relaxed);
+      s.put.peer_total.store(got, std::memory_order_relaxed);
+      if (!room_for(tail, record, head, got)) return false;
     }
-    unlock();
-    if (!block) return false;
-    // Room appears when a consumer commits; a consumer that died holding its lock with a valid
-    // log is repaired from here, so that room it freed is not lost.
-    if (!await(s.space, until, ready, [&] { rescue(s.get); })) return false;
-  }
+    // Where the record goes: contiguous, after a wrap record when it would cross the end.
+    auto place = [&](ring_record head) {
+      std::byte* data = ring();
+      std::uint64_t offset = tail & mask();
+      if (record > s.capacity - offset) {
+        const ring_record wrap{0, ring_kind::wrap};
+        std::memcpy(data + offset, &wrap, sizeof wrap);
+        tail += s.capacity - offset;
+        offset = 0;
+      }
+      std::memcpy(data + offset, &head, sizeof head);
+      return data + offset + sizeof head;
+    };
+    if (side) {
+      // The datagram goes first, then the record that names it (see the top of this file).
+      const std::uint64_t id = s.next_side_id.fetch_add(1, std::memory_order_relaxed) + 1;
+      std::vector<int> all{memfd.get()};
+      all.insert(all.end(), fds.begin(), fds.end());
+      if (sendmsg_with_fds(sockets_->send.get(), std::as_bytes(std::span(&id, 1)), all,
+                           MSG_DONTWAIT) == -1) {
+        // A full socket, or too many descriptors in flight for this user: wait like a full ring.
+        if (errno != EAGAIN && errno != ETOOMANYREFS) throw_errno("sendmsg a message to " + what_);
+        return false;
+      }
+      const ring_side_ref ref{id, payload.size()};
+      std::memcpy(place({static_cast<std::uint32_t>(sizeof ref), ring_kind::side}), &ref, sizeof ref);
+    } else {
+      std::byte* body_at = place({static_cast<std::uint32_t>(payload.size()), ring_kind::item});
+      if (!payload.empty()) std::memcpy(body_at, payload.data(), payload.size());
+    }
+    commit(s.put, tail + record, s.put.total.load(std::memory_order_relaxed) + 1);
+    guard.release();
+    notify(s.data);
+    return true;
+  });
 }
 
 inline bool ring_channel::take_datagram(std::uint64_t id, std::vector<unique_fd>& fds) const {
@@ -448,18 +453,12 @@ inline bool ring_channel::take_datagram(std::uint64_t id, std::vector<unique_fd>
     }
     if (peeked == sizeof seen && seen > id) return false;
     std::uint64_t got = 0;
-    iovec iov{&got, sizeof got};
-    std::vector<cmsghdr> control((CMSG_SPACE(sizeof(int) * max_passed_fds) + sizeof(cmsghdr) - 1) /
-                                 sizeof(cmsghdr));
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.data();
-    msg.msg_controllen = control.size() * sizeof(cmsghdr);
     std::vector<unique_fd> received;
-    const ssize_t n = retry_eintr([&] { return ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT); });
+    const ssize_t n = retry_eintr([&] {
+      return recvmsg_with_fds(sock, std::as_writable_bytes(std::span(&got, 1)), received,
+                              MSG_DONTWAIT, "a queue message");
+    });
     if (n == -1) throw_errno("recvmsg a message of " + what_);
-    take_passed_fds(msg, received, "a queue message");
     if (n == sizeof got && got == id && !received.empty()) {
       fds = std::move(received);
       return true;
@@ -474,63 +473,44 @@ bool ring_channel::get(Consume&& consume, bool block, const mono_deadline& until
   auto ready = [&] {
     return s.put.position.load(std::memory_order_acquire) != s.get.position.load(std::memory_order_relaxed);
   };
-  for (;;) {
-    if (!lock(s.get, block, until)) return false;
-    bool unlocked = false;
-    auto unlock = [&] {
-      if (!unlocked) (void)s.get.lock.release<process_backend>();
-      unlocked = true;
-    };
-    try {
-      std::uint64_t head = s.get.position.load(std::memory_order_relaxed);
-      for (;;) {
-        std::uint64_t tail = s.get.peer_position.load(std::memory_order_relaxed);
-        if (head >= tail) {
-          tail = s.put.position.load(std::memory_order_acquire);
-          s.get.peer_position.store(tail, std::memory_order_relaxed);
-          if (head >= tail) break;
-        }
-        std::byte* data = ring();
-        std::uint64_t offset = head & mask();
-        ring_record rec{};
-        std::memcpy(&rec, data + offset, sizeof rec);
-        if (rec.kind == ring_kind::wrap) {
-          head += s.capacity - offset;
-          continue;
-        }
-        const std::uint64_t record = sizeof(ring_record) + ((std::uint64_t{rec.size} + 7) & ~std::uint64_t{7});
-        const bool valid = (rec.kind == ring_kind::item || rec.kind == ring_kind::side) &&
-                           record <= s.capacity - offset && head + record <= tail &&
-                           (rec.kind != ring_kind::side || rec.size == sizeof(ring_side_ref));
-        if (!valid) {
-          // Only a stray write into the segment can do this: drop everything queued.
-          commit(s.get, s.put.position.load(std::memory_order_acquire),
-                 s.put.total.load(std::memory_order_acquire));
-          unlock();
-          notify(s.space);
-          throw SerializationError(what_ + " is corrupt (a record at position " +
-                                   std::to_string(head) + " is invalid); its items were dropped");
-        }
-        const std::uint64_t next_total = s.get.total.load(std::memory_order_relaxed) + 1;
-        auto finish = [&] {
-          commit(s.get, head + record, next_total);
-          unlock();
-          notify(s.space);
-        };
-        if (rec.kind == ring_kind::item) {
-          try {
-            consume(std::span<const std::byte>(data + offset + sizeof rec, rec.size),
-                    std::span<const int>());
-          } catch (...) {
-            finish();
-            throw;
-          }
-          finish();
-          return true;
-        }
-        ring_side_ref ref{};
-        std::memcpy(&ref, data + offset + sizeof rec, sizeof ref);
-        std::vector<unique_fd> fds;
+  // A producer that died holding its lock with a valid log is repaired while waiting, so that its
+  // committed item is delivered.
+  return until_done(s.get, s.put, s.data, block, until, ready, [&](side_guard& guard) {
+    std::uint64_t head = s.get.position.load(std::memory_order_relaxed);
+    for (;;) {
+      std::uint64_t tail = s.get.peer_position.load(std::memory_order_relaxed);
+      if (head >= tail) {
+        tail = s.put.position.load(std::memory_order_acquire);
+        s.get.peer_position.store(tail, std::memory_order_relaxed);
+        if (head >= tail) return false;
+      }
+      std::byte* data = ring();
+      const std::uint64_t offset = head & mask();
+      ring_record rec{};
+      std::memcpy(&rec, data + offset, sizeof rec);
+      if (rec.kind == ring_kind::wrap) {
+        head += s.capacity - offset;
+        continue;
+      }
+      const std::uint64_t record = sizeof(ring_record) + ((std::uint64_t{rec.size} + 7) & ~std::uint64_t{7});
+      const bool valid = (rec.kind == ring_kind::item || rec.kind == ring_kind::side) &&
+                         record <= s.capacity - offset && head + record <= tail &&
+                         (rec.kind != ring_kind::side || rec.size == sizeof(ring_side_ref));
+      if (!valid) {
+        // Only a stray write into the segment can do this: drop everything queued.
+        commit(s.get, s.put.position.load(std::memory_order_acquire),
+               s.put.total.load(std::memory_order_acquire));
+        guard.release();
+        notify(s.space);
+        throw SerializationError(what_ + " is corrupt (a record at position " +
+                                 std::to_string(head) + " is invalid); its items were dropped");
+      }
+      const std::uint64_t next_total = s.get.total.load(std::memory_order_relaxed) + 1;
+      const std::byte* body = data + offset + sizeof rec;
+      ring_side_ref ref{};
+      std::vector<unique_fd> fds;
+      if (rec.kind == ring_kind::side) {
+        std::memcpy(&ref, body, sizeof ref);
         if (!take_datagram(ref.id, fds)) {
           // Taken by a consumer killed before it committed: lost, and done as far as join() goes.
           s.lost.fetch_add(1, std::memory_order_relaxed);
@@ -541,38 +521,55 @@ bool ring_channel::get(Consume&& consume, bool block, const mono_deadline& until
           notify(s.space);
           continue;
         }
-        try {
-          std::vector<int> raw;
-          for (std::size_t i = 1; i < fds.size(); ++i) raw.push_back(fds[i].get());
-          if (ref.size == 0) {
-            consume(std::span<const std::byte>(), std::span<const int>(raw));
-          } else {
-            void* map = ::mmap(nullptr, ref.size, PROT_READ, MAP_SHARED | MAP_POPULATE, fds[0].get(), 0);
-            if (map == MAP_FAILED) throw_errno("mmap a message of " + what_);
-            struct unmap {
-              void* p;
-              std::size_t n;
-              ~unmap() { ::munmap(p, n); }
-            } guard{map, ref.size};
-            consume(std::span<const std::byte>(static_cast<const std::byte*>(map), ref.size),
-                    std::span<const int>(raw));
-          }
-        } catch (...) {
-          finish();
-          throw;
-        }
-        finish();
-        return true;
       }
-    } catch (...) {
-      unlock();
-      throw;
+      // The item is consumed even when decoding it throws.
+      auto finish = [&] {
+        commit(s.get, head + record, next_total);
+        guard.release();
+        notify(s.space);
+      };
+      struct mapping {
+        void* at = MAP_FAILED;
+        std::size_t size = 0;
+        ~mapping() {
+          if (at != MAP_FAILED) ::munmap(at, size);
+        }
+      } map;
+      try {
+        std::span<const std::byte> bytes(body, rec.size);
+        std::vector<int> raw;
+        if (rec.kind == ring_kind::side) {
+          for (std::size_t i = 1; i < fds.size(); ++i) raw.push_back(fds[i].get());
+          bytes = {};
+          if (ref.size != 0) {
+            map.at = ::mmap(nullptr, ref.size, PROT_READ, MAP_SHARED | MAP_POPULATE, fds[0].get(), 0);
+            if (map.at == MAP_FAILED) throw_errno("mmap a message of " + what_);
+            map.size = ref.size;
+            bytes = std::span<const std::byte>(static_cast<const std::byte*>(map.at), ref.size);
+          }
+        }
+        consume(bytes, std::span<const int>(raw));
+      } catch (...) {
+        finish();
+        throw;
+      }
+      finish();
+      return true;
     }
-    unlock();
+  });
+}
+
+template <class Attempt, class Ready>
+bool ring_channel::until_done(ring_side& mine, ring_side& peer, ring_wake& wake, bool block,
+                              const mono_deadline& until, Ready ready, Attempt attempt) {
+  for (;;) {
+    if (!lock(mine, block, until)) return false;
+    {
+      side_guard guard(mine);
+      if (attempt(guard)) return true;
+    }
     if (!block) return false;
-    // A producer that died holding its lock with a valid log is repaired from here, so that its
-    // committed item is delivered.
-    if (!await(s.data, until, ready, [&] { rescue(s.put); })) return false;
+    if (!await(wake, until, ready, [&] { rescue(peer); })) return false;
   }
 }
 
