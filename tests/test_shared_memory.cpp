@@ -102,7 +102,7 @@ std::size_t count_mappings_of(const std::string& name) {
 void fill_through_handle(shm::SharedMemory block, std::uint8_t value) {
   auto buf = block.buf();
   for (auto& b : buf) b = static_cast<std::byte>(value);
-  if (block.size() != 64) std::exit(3);
+  if (block.size() != 64) ::_exit(3);
 }
 
 void fill_through_name(std::string name, std::uint8_t value) {
@@ -116,16 +116,16 @@ void attach_then_hang(std::string name, PipeEnd ready) {
   shm::SharedMemory block(name);
   block.buf()[0] = std::byte{7};
   const char ok = 'r';
-  if (::write(ready.fd, &ok, 1) != 1) std::exit(4);
+  if (::write(ready.fd, &ok, 1) != 1) ::_exit(4);
   for (;;) ::pause();
 }
 
 void check_and_change_list(std::string name) {
   shm::ShareableList<std::string> list(name);
-  if (list.size() != 3) std::exit(10);
-  if (list[0] != std::string("howdy", 5)) std::exit(11);
-  if (list.get(1) != std::string("nul\0\0", 5)) std::exit(12);
-  if (list.get(2).empty() == false) std::exit(13);
+  if (list.size() != 3) ::_exit(10);
+  if (list[0] != std::string("howdy", 5)) ::_exit(11);
+  if (list.get(1) != std::string("nul\0\0", 5)) ::_exit(12);
+  if (list.get(2).empty() == false) ::_exit(13);
   list[2] = std::string("child\0\0", 7);
   shm::ShareableList<double> numbers(name + "_n");
   numbers[1] = numbers[0] * 2.0;

@@ -91,13 +91,15 @@ void increment(mp::Value<std::int64_t> counter, mp::Array<double> sums, int time
   }
 }
 
-void try_shared_lock(mp::Value<int, mp::Lock> a, mp::Array<int, mp::Lock> b, PipeEnd checked) {
+template <class L>
+void try_shared_lock(mp::Value<int, L> a, mp::Array<int, L> b, PipeEnd checked) {
   // The parent holds the lock the two objects share: neither can take it.
-  if (a.get_lock().acquire(false)) std::exit(3);
-  if (b.try_lock()) std::exit(4);
+  if (a.get_lock().acquire(false)) ::_exit(3);
+  if (b.try_lock()) ::_exit(4);
+  if (b.try_lock_for(50ms)) ::_exit(7);
   const char ok = 'c';
-  if (::write(checked.fd, &ok, 1) != 1) std::exit(6);
-  if (!b.acquire(true, 30s)) std::exit(5);  // released by the parent once we reported in
+  if (::write(checked.fd, &ok, 1) != 1) ::_exit(6);
+  if (!b.acquire(true, 30s)) ::_exit(5);  // released by the parent once we reported in
   b[0] = 11;
   b.release();
 }
@@ -105,12 +107,12 @@ void try_shared_lock(mp::Value<int, mp::Lock> a, mp::Array<int, mp::Lock> b, Pip
 void check_without_lock(mp::Value<int> v, mp::Array<int> a) {
   try {
     (void)v.get_lock();
-    std::exit(3);
+    ::_exit(3);
   } catch (const mp::AttributeError&) {
   }
   try {
     (void)a.get_lock();
-    std::exit(4);
+    ::_exit(4);
   } catch (const mp::AttributeError&) {
   }
   v.value() = 9;
@@ -121,7 +123,33 @@ void hold_lock_and_hang(mp::Value<int> v, PipeEnd ready) {
   v.get_lock().acquire();
   v.value() = 1;
   const char ok = 'r';
-  if (::write(ready.fd, &ok, 1) != 1) std::exit(4);
+  if (::write(ready.fd, &ok, 1) != 1) ::_exit(4);
+  for (;;) ::pause();
+}
+
+/// Holds a Lock, an RLock and a Semaphore unit it was given, creates one of every library object
+/// of its own, reports, and waits to be SIGKILLed.
+void hold_everything_and_hang(mp::Lock l, mp::RLock r, mp::Semaphore s, mp::BoundedSemaphore bs,
+                              mp::Condition c, mp::Event e, mp::Barrier b, mp::Value<int> v,
+                              mp::Array<double> a, mp::RawValue<long> rv, mp::RawArray<char> ra,
+                              PipeEnd ready) {
+  if (!l.acquire(true, 10s) || !r.acquire(true, 10s) || !s.acquire(true, 10s)) ::_exit(3);
+  v.value() = 1;
+  a[0] = 2.0;
+  rv.value() = 3;
+  ra[0] = 'x';
+  (void)bs, (void)c, (void)e, (void)b;
+  // Objects of its own, alive when it dies.
+  mp::Lock own_lock;
+  mp::Condition own_condition;
+  mp::Event own_event;
+  mp::Barrier own_barrier(2);
+  mp::Value<int> own_value(5);
+  mp::Array<int> own_array(100);
+  mp::RawArray<int> own_raw(100);
+  if (!own_lock.acquire(true, 10s) || !own_condition.acquire(true, 10s)) ::_exit(5);
+  const char ok = 'r';
+  if (::write(ready.fd, &ok, 1) != 1) ::_exit(4);
   for (;;) ::pause();
 }
 
@@ -191,8 +219,23 @@ TEST_CASE("Value: a fresh RLock, an explicit Lock, or none", "[sharedctypes]") {
   CHECK(b.acquire(false));
   b.release();
 
+  mp::RLock rl;  // Python: Value('i', 0, lock=RLock()) - the default lock type, shared
+  mp::Value<int> c(0, rl);
+  mp::Array<int> d(2, rl);
+  CHECK(c.acquire());
+  CHECK(d.acquire(false));  // the same RLock, owned by this thread: recursion
+  CHECK(rl.count() == 2);
+  d.release();
+  c.release();
+  CHECK_FALSE(rl.is_mine());
+  {
+    std::unique_lock u(c, 100ms);  // TimedLockable
+    CHECK(u.owns_lock());
+  }
+
   mp::Value<int> none(3, false);
   CHECK_THROWS_AS(none.get_lock(), mp::AttributeError);
+  CHECK_THROWS_AS(none.try_lock_for(1ms), mp::AttributeError);
   CHECK_THROWS_AS(none.acquire(), mp::AttributeError);
   none.value(4);  // the setter works without a lock
   CHECK(none.value() == 4);
@@ -366,17 +409,16 @@ TEMPLATE_TEST_CASE("Value/Array: two processes increment under the lock",
   CHECK(sums[1] == 2 * times);
 }
 
-TEMPLATE_TEST_CASE(
-    "Value/Array: an explicit Lock is shared across processes and lock=false crosses",
-    "[sharedctypes][fork][spawn][forkserver]", MP_ALL_CONTEXTS) {
-  TestType ctx;
-  mp::Lock lock;
-  mp::Value<int, mp::Lock> a(0, lock);
-  mp::Array<int, mp::Lock> b(1, lock);
+template <class Ctx, class L>
+void explicit_lock_across() {
+  Ctx ctx;
+  L lock;
+  mp::Value<int, L> a(0, lock);
+  mp::Array<int, L> b(1, lock);
   REQUIRE(lock.acquire(true, 5s));
   int fds[2];
   REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
-  auto p = ctx.Process(try_shared_lock, a, b, PipeEnd{fds[1]});
+  auto p = ctx.Process(&try_shared_lock<L>, a, b, PipeEnd{fds[1]});
   p.start();
   ::close(fds[1]);
   // The child reports once it has seen the lock taken; then it blocks on it until we release.
@@ -387,6 +429,14 @@ TEMPLATE_TEST_CASE(
   REQUIRE(p.join(30s));
   CHECK(p.exitcode() == 0);
   CHECK(b[0] == 11);
+}
+
+TEMPLATE_TEST_CASE(
+    "Value/Array: an explicit Lock or RLock is shared across processes and lock=false crosses",
+    "[sharedctypes][fork][spawn][forkserver]", MP_ALL_CONTEXTS) {
+  TestType ctx;
+  SECTION("an explicit Lock") { explicit_lock_across<TestType, mp::Lock>(); }
+  SECTION("an explicit RLock") { explicit_lock_across<TestType, mp::RLock>(); }
 
   mp::Value<int> v(0, false);
   mp::Array<int> arr(1, false);
@@ -418,4 +468,50 @@ TEMPLATE_TEST_CASE("Value: a child SIGKILLed while holding the lock does not blo
   CHECK(v.get_lock().owner_died());
   CHECK(v.value() == 1);
   v.get_lock().release();
+}
+
+TEMPLATE_TEST_CASE("sharedctypes/synchronize: no object ever names a /dev/shm entry, even SIGKILLed",
+                   "[sharedctypes][synchronize][fork][spawn][forkserver]", MP_ALL_CONTEXTS) {
+  const auto before = test_support::unexpected_dev_shm_entries();
+  TestType ctx;
+  mp::Lock l;
+  mp::RLock r;
+  mp::Semaphore s(1);
+  mp::BoundedSemaphore bs(2);
+  mp::Condition c;
+  mp::Event e;
+  mp::Barrier b(2);
+  mp::Value<int> v;
+  mp::Array<double> a(10);
+  mp::RawValue<long> rv;
+  mp::RawArray<char> ra(16);
+  int fds[2];
+  REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+  auto p = ctx.Process(hold_everything_and_hang, l, r, s, bs, c, e, b, v, a, rv, ra, PipeEnd{fds[1]});
+  p.start();
+  ::close(fds[1]);
+  pollfd ready{fds[0], POLLIN, 0};
+  REQUIRE(::poll(&ready, 1, 30'000) == 1);
+  ::close(fds[0]);
+  const pid_t pid = *p.pid();
+  // 11 objects passed (Condition: its lock too) and 7 of its own, all memfds; nothing in /dev/shm.
+  CHECK(test_support::count_mappings(pid, "memfd:mp-") >= 19);
+  CHECK(test_support::count_mappings(pid, "/dev/shm/") == 0);
+  CHECK(test_support::count_mappings(0, "/dev/shm/") == 0);
+  CHECK(test_support::unexpected_dev_shm_entries() == before);
+  p.kill();
+  REQUIRE(p.join(30s));
+  CHECK(p.exitcode() == -SIGKILL);
+  CHECK(test_support::unexpected_dev_shm_entries() == before);
+  // Its writes stay, and the locks it held are recovered.
+  CHECK(v.value() == 1);
+  CHECK(a[0] == 2.0);
+  CHECK(rv.value() == 3);
+  CHECK(ra[0] == 'x');
+  REQUIRE(l.acquire(true, 10s));
+  CHECK(l.owner_died());
+  l.release();
+  REQUIRE(r.acquire(true, 10s));
+  CHECK(r.owner_died());
+  r.release();
 }

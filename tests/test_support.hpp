@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -15,6 +16,7 @@
 
 #include <atomic>
 #include <memory>
+#include <set>
 #include <thread>
 
 #include <multiprocessing/context.hpp>
@@ -152,6 +154,31 @@ struct thread_workers {
     return w;
   }
 };
+
+/// Entries of /dev/shm that the library could be blamed for: every name except those tests give
+/// SharedMemory blocks on purpose ("mptest_", "psm_") and Python's named semaphores ("sem.", from
+/// the benchmarks). The library's own objects live in memfds, so this set never grows.
+inline std::set<std::string> unexpected_dev_shm_entries() {
+  std::set<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator("/dev/shm")) {
+    const auto name = entry.path().filename().string();
+    if (name.rfind("mptest_", 0) != 0 && name.rfind("psm_", 0) != 0 && name.rfind("sem.", 0) != 0) {
+      names.insert(name);
+    }
+  }
+  return names;
+}
+
+/// Lines of /proc/<pid>/maps (pid 0: this process) whose path contains `what`.
+inline std::size_t count_mappings(pid_t pid, const std::string& what) {
+  std::ifstream maps(pid == 0 ? std::string("/proc/self/maps")
+                              : "/proc/" + std::to_string(pid) + "/maps");
+  std::size_t n = 0;
+  for (std::string line; std::getline(maps, line);) {
+    if (line.find(what) != std::string::npos) ++n;
+  }
+  return n;
+}
 
 }  // namespace test_support
 

@@ -4,11 +4,13 @@
 // with the dummy twins) and run once per world, tagged [fork], [spawn] or [thread]. The
 // holder-death tests SIGKILL real children. Every blocking call has a finite timeout; no sleep is
 // used for synchronization.
+#include <signal.h>  // NOLINT(modernize-deprecated-headers): sigaction is POSIX
 #include <unistd.h>
 
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <concepts>
 #include <csignal>
 #include <memory>
 #include <mutex>
@@ -223,6 +225,85 @@ void rlock_basics() {
 }
 
 SYNC_CASE("RLock: recursion, ownership, release by non-owner", "[synchronize]", rlock_basics)
+
+// --- the std vocabulary --------------------------------------------------------------------------
+
+/// The std named requirements Lockable and TimedLockable (what std::unique_lock's timed
+/// constructors, std::scoped_lock and std::lock need).
+template <class L>
+concept timed_lockable = requires(L& l) {
+  l.lock();
+  l.unlock();
+  { l.try_lock() } -> std::convertible_to<bool>;
+  { l.try_lock_for(1ms) } -> std::convertible_to<bool>;
+  { l.try_lock_until(clk::now() + 1ms) } -> std::convertible_to<bool>;
+  { l.try_lock_until(std::chrono::system_clock::now() + 1ms) } -> std::convertible_to<bool>;
+};
+static_assert(timed_lockable<mp::Lock> && timed_lockable<mp::RLock> &&
+              timed_lockable<mp::Semaphore> && timed_lockable<mp::BoundedSemaphore> &&
+              timed_lockable<mp::Condition>);
+static_assert(timed_lockable<mp::dummy::Lock> && timed_lockable<mp::dummy::RLock> &&
+              timed_lockable<mp::dummy::Semaphore> && timed_lockable<mp::dummy::BoundedSemaphore> &&
+              timed_lockable<mp::dummy::Condition>);
+static_assert(timed_lockable<mp::Value<int>> && timed_lockable<mp::Value<int, mp::Lock>> &&
+              timed_lockable<mp::Array<int>> && timed_lockable<mp::Array<int, mp::Lock>>);
+
+template <class L, class R, class S, class C, class E>
+void hold_all_until(L l, R r, S s, C c, E held, E go) {
+  require(l.acquire(true, 10s) && r.acquire(true, 10s) && s.acquire(true, 10s) &&
+              c.acquire(true, 10s),
+          "acquire");
+  held.set();
+  require(go.wait(30s), "go");
+  c.release();
+  s.release();
+  r.release();
+  l.release();
+}
+
+template <class W>
+void std_vocabulary_across() {
+  typename W::Lock l;
+  typename W::RLock r;
+  typename W::BoundedSemaphore s(1);
+  typename W::Condition c;
+  typename W::Event held, go;
+  auto w = W::start(&hold_all_until<typename W::Lock, typename W::RLock,
+                                    typename W::BoundedSemaphore, typename W::Condition,
+                                    typename W::Event>,
+                    l, r, s, c, held, go);
+  REQUIRE(held.wait(30s));
+  auto times_out = [](auto& lockable) {
+    const auto t0 = clk::now();
+    std::unique_lock u(lockable, 100ms);  // try_lock_for
+    const auto took = elapsed_since(t0);
+    CHECK_FALSE(u.owns_lock());
+    CHECK(took >= 100ms);
+    CHECK(took < 2100ms);
+    std::unique_lock v(lockable, std::chrono::system_clock::now() + 50ms);  // try_lock_until
+    CHECK_FALSE(v.owns_lock());
+    std::unique_lock t(lockable, std::try_to_lock);
+    CHECK_FALSE(t.owns_lock());
+  };
+  times_out(l);
+  times_out(r);
+  times_out(s);
+  times_out(c);
+  go.set();
+  {
+    std::unique_lock ul(l, 30s);
+    std::unique_lock ur(r, 30s);
+    std::unique_lock us(s, 30s);
+    std::unique_lock uc(c, 30s);
+    CHECK((ul.owns_lock() && ur.owns_lock() && us.owns_lock() && uc.owns_lock()));
+  }
+  CHECK(w.join());
+  std::scoped_lock all(l, r, s, c);  // std::lock's deadlock avoidance over try_lock
+  CHECK(l.is_mine());
+}
+
+SYNC_CASE("Lock/RLock/BoundedSemaphore/Condition: std::unique_lock timeouts against another party",
+          "[synchronize]", std_vocabulary_across)
 
 // --- Semaphore -----------------------------------------------------------------------------------
 
@@ -596,13 +677,18 @@ SYNC_CASE("Barrier: an exception from the action breaks the barrier", "[synchron
 
 template <class L>
 void hold_and_hang(L lock, mp::Event held) {
-  if (!lock.acquire(true, 10s)) std::exit(3);
+  if (!lock.acquire(true, 10s)) ::_exit(3);
   held.set();
   for (;;) ::pause();
 }
 
+void barrier_wait_and_hang(mp::Barrier b) {
+  (void)b.wait(30s);  // killed inside it
+  for (;;) ::pause();
+}
+
 void cond_wait_and_hang(mp::Condition c, mp::Event ready) {
-  if (!c.acquire(true, 10s)) std::exit(3);
+  if (!c.acquire(true, 10s)) ::_exit(3);
   ready.set();
   (void)c.wait();
   for (;;) ::pause();
@@ -610,6 +696,7 @@ void cond_wait_and_hang(mp::Condition c, mp::Event ready) {
 
 template <class Ctx, class L>
 void killed_holder() {
+  const auto dev_shm_before = test_support::unexpected_dev_shm_entries();
   L lock;
   mp::Event held;
   Ctx ctx;
@@ -617,6 +704,8 @@ void killed_holder() {
   p.start();
   REQUIRE(held.wait(30s));
   CHECK_FALSE(lock.acquire(false));
+  CHECK(test_support::count_mappings(*p.pid(), "memfd:mp-") >= 2);  // the lock and the event...
+  CHECK(test_support::count_mappings(*p.pid(), "/dev/shm/") == 0);  // ...never a named segment
   p.kill();
   const auto t0 = clk::now();
   CHECK(lock.acquire(true, 5s));
@@ -630,6 +719,7 @@ void killed_holder() {
   lock.release();
   CHECK(p.join(10s));
   CHECK(p.exitcode() == -SIGKILL);
+  CHECK(test_support::unexpected_dev_shm_entries() == dev_shm_before);  // nothing left behind
 }
 
 TEMPLATE_TEST_CASE("Lock/RLock/Condition: a holder killed by SIGKILL is recovered",
@@ -684,11 +774,60 @@ TEMPLATE_TEST_CASE("Lock/RLock/Condition: a holder killed by SIGKILL is recovere
     p.kill();
     CHECK(p.join(10s));
     check_times_out([&] { return s.acquire(true, 200ms); }, 200ms);
-    mp::Barrier b(2);
-    const auto t0 = clk::now();
-    CHECK_THROWS_AS(b.wait(200ms), mp::BrokenBarrierError);
-    CHECK(elapsed_since(t0) >= 200ms);
+    CHECK(s.get_value() == 0);  // the dead process's unit is not given back (documented)
   }
+  SECTION("Barrier party killed inside wait(): it counts as arrived, timeouts break the rest") {
+    mp::Barrier b(3);
+    Ctx ctx;
+    auto p = ctx.Process(&barrier_wait_and_hang, b);
+    p.start();
+    for (int i = 0; i < 3000 && b.n_waiting() != 1; ++i) std::this_thread::sleep_for(1ms);  // poll
+    REQUIRE(b.n_waiting() == 1);
+    p.kill();
+    REQUIRE(p.join(10s));
+    CHECK(b.n_waiting() == 1);  // it arrived before it died
+    const auto t0 = clk::now();
+    CHECK_THROWS_AS(b.wait(200ms), mp::BrokenBarrierError);  // the third party never comes
+    const auto took = elapsed_since(t0);
+    CHECK(took >= 200ms);
+    CHECK(took < 2200ms);
+    CHECK(b.broken());
+    mp::Barrier two(2);
+    auto q = ctx.Process(&barrier_wait_and_hang, two);
+    q.start();
+    for (int i = 0; i < 3000 && two.n_waiting() != 1; ++i) std::this_thread::sleep_for(1ms);  // poll
+    REQUIRE(two.n_waiting() == 1);
+    q.kill();
+    REQUIRE(q.join(10s));
+    CHECK(two.wait(5s) == 1);  // the dead party had arrived: this cycle completes
+    CHECK_THROWS_AS(two.wait(100ms), mp::BrokenBarrierError);  // the next one: alone, times out
+  }
+}
+
+template <class Ctx, class L>
+void killed_holder_short_timeouts() {
+  L lock;
+  mp::Event held;
+  Ctx ctx;
+  auto p = ctx.Process(&hold_and_hang<L>, lock, held);
+  p.start();
+  REQUIRE(held.wait(30s));
+  p.kill();
+  REQUIRE(test_support::wait_pid_gone(*p.pid(), 10'000ms));  // dead (a zombie until joined)
+  CHECK_FALSE(lock.acquire(false));  // non-blocking: one CAS, never checks the holder
+  CHECK(lock.recoveries() == 0);
+  CHECK(lock.acquire(true, 0s));  // a zero timeout checks the holder once before giving up
+  CHECK(lock.owner_died());
+  CHECK(lock.recoveries() == 1);
+  lock.release();
+  CHECK(p.join(10s));
+}
+
+TEMPLATE_TEST_CASE("Lock/RLock/Condition: a zero-timeout acquire recovers a killed holder",
+                   "[synchronize][fork][spawn]", mp::ForkContext, mp::SpawnContext) {
+  SECTION("Lock") { killed_holder_short_timeouts<TestType, mp::Lock>(); }
+  SECTION("RLock") { killed_holder_short_timeouts<TestType, mp::RLock>(); }
+  SECTION("Condition") { killed_holder_short_timeouts<TestType, mp::Condition>(); }
 }
 
 template <class L>
@@ -809,6 +948,103 @@ TEMPLATE_TEST_CASE("synchronize: every handle crosses every start method",
   CHECK(s.get_value() == 0);
   CHECK(out[0] >= 1);
   CHECK(out[15] == 1);
+}
+
+TEMPLATE_TEST_CASE("synchronize: every handle crosses into a Pool task",
+                   "[synchronize][pool][fork][spawn][forkserver]", mp::ForkContext,
+                   mp::SpawnContext, mp::ForkServerContext) {
+  mp::Lock l;
+  mp::RLock r;
+  mp::BoundedSemaphore s(1);
+  mp::Condition c;
+  mp::Event e;
+  SharedInts out;
+  g_action_ints = out;
+  mp::Barrier b(2, [] { ++(*g_action_ints)[15]; });
+  TestType ctx;
+  auto pool = ctx.Pool(1);
+  auto task = pool.apply_async(&use_everything, l, r, s, c, e, b, out);
+  CHECK(b.wait(30s) >= 0);  // the task is the other party
+  task.get(30s);
+  CHECK(e.is_set());
+  CHECK(s.get_value() == 0);
+  CHECK(out[0] >= 1);
+  CHECK(out[15] == 1);
+  CHECK(l.acquire(false));  // released by the task
+  l.release();
+  pool.close();
+  CHECK(pool.join(30s));
+}
+
+// --- timeouts survive signals (EINTR) ------------------------------------------------------------
+
+std::atomic<int> g_signals{0};
+extern "C" void count_signal(int /*sig*/) { g_signals.fetch_add(1, std::memory_order_relaxed); }
+
+/// Times out on each primitive while the parent keeps interrupting it with SIGUSR1 (installed
+/// without SA_RESTART, so every futex sleep returns EINTR): out[i] = 1 when wait i returned false
+/// after its full 300 ms, 2 otherwise; out[8] = signals received.
+void timed_waits_under_signals(mp::Lock held, mp::Semaphore empty, mp::Condition c, mp::Event never,
+                               mp::Barrier b, mp::Event ready, mp::Event done, SharedInts out) {
+  struct sigaction sa {};
+  sa.sa_handler = count_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;
+  if (::sigaction(SIGUSR1, &sa, nullptr) != 0) ::_exit(3);
+  ready.set();
+  auto timed = [&](int slot, auto fn) {
+    const auto t0 = clk::now();
+    const bool got = fn();
+    const auto took = elapsed_since(t0);
+    out[slot] = (!got && took >= 300ms && took < 3s) ? 1 : 2;
+  };
+  timed(0, [&] { return held.acquire(true, 300ms); });
+  timed(1, [&] { return empty.acquire(true, 300ms); });
+  timed(2, [&] {
+    if (!c.acquire(true, 10s)) return true;
+    const bool notified = c.wait(300ms);
+    c.release();
+    return notified;
+  });
+  timed(3, [&] { return c.acquire(true, 10s) && c.wait_for([] { return false; }, 300ms); });
+  c.release();
+  timed(4, [&] { return never.wait(300ms); });
+  timed(5, [&] {
+    try {
+      (void)b.wait(300ms);
+      return true;
+    } catch (const mp::BrokenBarrierError&) {
+      return false;
+    }
+  });
+  out[8] = g_signals.load();
+  done.set();
+}
+
+TEMPLATE_TEST_CASE("synchronize: signals (EINTR) neither cut timeouts short nor fake a wakeup",
+                   "[synchronize][fork][spawn]", mp::ForkContext, mp::SpawnContext) {
+  mp::Lock held;
+  mp::Semaphore empty(0);
+  mp::Condition c;
+  mp::Event never, ready, done;
+  mp::Barrier b(2);
+  SharedInts out;
+  REQUIRE(held.acquire(true, 5s));
+  TestType ctx;
+  auto p = ctx.Process(&timed_waits_under_signals, held, empty, c, never, b, ready, done, out);
+  p.start();
+  REQUIRE(ready.wait(30s));
+  const pid_t pid = *p.pid();
+  // A signal every 2 ms until the child is done (bounded: 30 s).
+  for (int i = 0; i < 15000 && !done.wait(2ms); ++i) ::kill(pid, SIGUSR1);
+  REQUIRE(p.join(30s));
+  CHECK(p.exitcode() == 0);
+  for (int i = 0; i < 6; ++i) {
+    INFO("wait " << i);
+    CHECK(out[i] == 1);
+  }
+  CHECK(out[8] > 10);  // the waits really were interrupted
+  held.release();
 }
 
 TEST_CASE("Barrier: a capturing action cannot cross exec", "[synchronize][spawn]") {

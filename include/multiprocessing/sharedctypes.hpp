@@ -34,6 +34,7 @@
 //   operator[] is unchecked, as for std::vector.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <initializer_list>
@@ -128,6 +129,15 @@ class synchronized_ctype {
   void lock() const { get_lock().lock(); }
   void unlock() const { get_lock().unlock(); }
   [[nodiscard]] bool try_lock() const { return get_lock().try_lock(); }
+  /// TimedLockable: std::unique_lock u(v, 100ms) waits up to 100 ms for the object's lock.
+  template <class Rep, class Period>
+  [[nodiscard]] bool try_lock_for(const std::chrono::duration<Rep, Period>& d) const {
+    return get_lock().try_lock_for(d);
+  }
+  template <class Clock, class Duration>
+  [[nodiscard]] bool try_lock_until(const std::chrono::time_point<Clock, Duration>& tp) const {
+    return get_lock().try_lock_until(tp);
+  }
 
  private:
   [[nodiscard]] const Derived& self() const noexcept { return static_cast<const Derived&>(*this); }

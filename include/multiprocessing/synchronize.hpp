@@ -15,11 +15,14 @@
 // Holder death. A process that dies (even by SIGKILL) while holding a Lock, an RLock or a
 // Condition's lock does not block the others forever: a blocked acquirer notices that the holder
 // is gone (its pid and start time are recorded in the lock) at once if it was already reaped,
-// otherwise within about 50-100 ms, and takes the lock over. Its acquire() returns true as usual;
+// otherwise within about 50-100 ms, and takes the lock over (an acquire whose timeout is shorter,
+// even zero, checks the holder once before giving up; acquire(false) and try_lock() never check,
+// as they must stay one atomic instruction). Its acquire() returns true as usual;
 // owner_died() then returns true until it releases the lock, and recoveries() counts such
 // take-overs. As with a robust mutex's EOWNERDEAD, the data the lock protected may be half-updated:
 // check owner_died() where that matters. A Semaphore slot held by a dead process is not given back
-// (a semaphore has no owner); a Barrier party that dies never arrives. In both cases waiters with a
+// (a semaphore has no owner); a Barrier party that dies before calling wait() never arrives (one
+// that dies inside wait() has arrived and counts for its cycle). In both cases waiters with a
 // timeout still return (a Barrier waiter that times out breaks the barrier for everyone, as in
 // Python).
 //
@@ -89,8 +92,9 @@ class basic_lock : public lockable_mixin<basic_lock<Backend>> {
   /// Python: Lock.acquire(block=True, timeout=None); block=false ignores timeout.
   /// @returns true when acquired, false when it was held (!block) or the timeout passed.
   /// Memory ordering: acquire; what the previous holder did before release() is visible.
-  /// Peer death: a holder that died is detected within ~50 ms and the lock taken over (returns
-  /// true, owner_died() becomes true).
+  /// Peer death: a holder that died is detected within ~50 ms (before returning false, when the
+  /// timeout is shorter) and the lock taken over (returns true, owner_died() becomes true).
+  /// acquire(false) never checks the holder.
   bool acquire(bool block = true, Timeout timeout = {}) {
     return state_->template acquire<Backend>(
         block, block ? mono_deadline(timeout) : mono_deadline(mono_deadline::clock::now()));
@@ -329,7 +333,7 @@ struct condition_state {
 
 /// A condition variable (Python: multiprocessing.Condition) over a Lock or an RLock.
 template <class Backend>
-class basic_condition {
+class basic_condition : public lockable_mixin<basic_condition<Backend>> {
  public:
   using lock_type = std::variant<basic_rlock<Backend>, basic_lock<Backend>>;
 
@@ -349,9 +353,8 @@ class basic_condition {
   void release() {
     std::visit([](auto& l) { l.release(); }, lock_);
   }
-  void lock() { acquire(); }
-  void unlock() { release(); }
-  [[nodiscard]] bool try_lock() { return acquire(false); }
+  // lock(), unlock(), try_lock(), try_lock_for(), try_lock_until(): the lock's, through
+  // lockable_mixin (std::unique_lock<Condition> is Python's `with cond:`).
 
   /// Releases the lock (an RLock fully), waits until notified or the timeout passes, and takes the
   /// lock back (an RLock at its former depth) before returning.

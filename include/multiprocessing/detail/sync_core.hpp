@@ -20,10 +20,12 @@
 // of recovery_slice, and after a slice with no wakeup it checks the holder in the word. The holder
 // is dead when /proc/<pid> is gone or a zombie, or when the pid now belongs to a process whose
 // start time (/proc/<pid>/stat field 22) differs from the one the holder recorded (`stamp`) - seen
-// twice in a row, since a live holder may not have written its stamp yet. A dead holder's lock is
-// taken over with a CAS on the exact word observed, so two sleepers never both recover it. The
-// taker's acquire() succeeds normally; the recovery is reported by `recovered` (set until the taker
-// releases) and `recoveries`.
+// twice in a row, since a live holder may not have written its stamp yet. An acquirer whose
+// deadline passes while the holder kept the lock checks it once more before giving up, so short and
+// zero timeouts recover a dead holder too; acquire(block = false) never checks (it stays one CAS).
+// A dead holder's lock is taken over with a CAS on the exact word observed, so two sleepers never
+// both recover it. The taker's acquire() succeeds normally; the recovery is reported by
+// `recovered` (set until the taker releases) and `recoveries`.
 #pragma once
 
 #include <pthread.h>
@@ -261,9 +263,23 @@ struct lock_word {
           if (word.load(std::memory_order_relaxed) != c) continue;
         }
         const auto r = futex_wait(word, c, until.capped(recovery_slice), true);
-        if (r == futex_result::woken) continue;
-        if (until.expired()) return false;
-        if (word.load(std::memory_order_relaxed) != c) continue;
+        const bool expired = until.expired();
+        if (r == futex_result::woken && !expired) continue;
+        if (const std::uint32_t now = word.load(std::memory_order_relaxed); now != c) {
+          if (!expired) continue;
+          // Out of time, but the holder just changed: one last try if it is free now.
+          std::uint32_t z = 0;
+          if (now == 0 && word.compare_exchange_strong(z, me | waiters_bit,
+                                                       std::memory_order_acquire,
+                                                       std::memory_order_relaxed)) {
+            took<Backend>(false);
+            return true;
+          }
+          return false;
+        }
+        // The holder kept the lock for a whole slice, or until our deadline: is it alive? Checked
+        // before giving up too, so that acquirers with short (even zero) timeouts still recover a
+        // dead holder's lock.
         const std::uint64_t s = stamp.load(std::memory_order_relaxed);
         const auto status = check_holder(c & pid_mask, s);
         bool dead = status == holder_status::dead;
@@ -279,6 +295,7 @@ struct lock_word {
           took<Backend>(true);
           return true;
         }
+        if (expired) return false;
       } else {
         if (futex_wait(word, c, until, false) == futex_result::timed_out) return false;
       }
