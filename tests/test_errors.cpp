@@ -12,7 +12,8 @@ TEMPLATE_TEST_CASE("errors: every exception derives from mp::Error and std::runt
                    mp::TimeoutError, mp::Empty, mp::Full, mp::BrokenBarrierError, mp::EOFError,
                    mp::ValueError, mp::TypeError, mp::KeyError, mp::AttributeError, mp::OSError,
                    mp::FileExistsError, mp::FileNotFoundError, mp::SerializationError,
-                   mp::RemoteError, mp::BrokenProcessPool, mp::CancelledError) {
+                   mp::RemoteError, mp::BrokenExecutor, mp::BrokenProcessPool,
+                   mp::BrokenThreadPool, mp::CancelledError) {
   STATIC_REQUIRE(std::is_base_of_v<mp::Error, TestType>);
   STATIC_REQUIRE(std::is_base_of_v<std::runtime_error, TestType>);
 }
@@ -23,6 +24,8 @@ TEST_CASE("errors: Python's nesting is kept", "[errors]") {
   STATIC_REQUIRE(std::is_base_of_v<mp::ProcessError, mp::AuthenticationError>);
   STATIC_REQUIRE(std::is_base_of_v<mp::OSError, mp::FileExistsError>);
   STATIC_REQUIRE(std::is_base_of_v<mp::OSError, mp::FileNotFoundError>);
+  STATIC_REQUIRE(std::is_base_of_v<mp::BrokenExecutor, mp::BrokenProcessPool>);
+  STATIC_REQUIRE(std::is_base_of_v<mp::BrokenExecutor, mp::BrokenThreadPool>);
   STATIC_REQUIRE_FALSE(std::is_base_of_v<mp::ProcessError, mp::Empty>);
 }
 

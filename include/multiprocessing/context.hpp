@@ -39,8 +39,13 @@
 
 namespace multiprocessing {
 
-class Pool;          // pool.hpp
-struct PoolOptions;  // pool.hpp
+namespace detail {
+struct process_pool_backend;  // detail/pool_process.hpp
+}  // namespace detail
+template <class Backend>
+class basic_pool;                                      // pool.hpp
+using Pool = basic_pool<detail::process_pool_backend>;  // pool.hpp
+struct PoolOptions;                                    // pool.hpp
 
 /// Python: multiprocessing.context.BaseContext. Creates objects that start under one start method
 /// (or, for the default context, under the method configured when they start).

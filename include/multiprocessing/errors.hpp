@@ -150,11 +150,25 @@ class RemoteError : public Error {
   pid_t pid_;
 };
 
-/// Python: concurrent.futures.process.BrokenProcessPool. A pool or executor worker died while it
-/// held the task; the message names the exit code or signal.
-class BrokenProcessPool : public Error {
+/// Python: concurrent.futures.BrokenExecutor. A pool or executor that cannot run a task: one of
+/// its workers died while holding it, or its initializer failed.
+class BrokenExecutor : public Error {
  public:
   using Error::Error;
+};
+
+/// Python: concurrent.futures.process.BrokenProcessPool. A pool or executor worker process died
+/// while it held the task (the message names the exit code or signal), or the initializer failed.
+class BrokenProcessPool : public BrokenExecutor {
+ public:
+  using BrokenExecutor::BrokenExecutor;
+};
+
+/// Python: concurrent.futures.thread.BrokenThreadPool. The initializer of a thread-backed pool or
+/// executor (dummy::Pool, ThreadPoolExecutor) failed.
+class BrokenThreadPool : public BrokenExecutor {
+ public:
+  using BrokenExecutor::BrokenExecutor;
 };
 
 /// Python: concurrent.futures.CancelledError.

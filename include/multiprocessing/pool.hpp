@@ -15,6 +15,10 @@
 // function object, and every argument and result is serializable (handles such as Lock, Value or
 // Connection included: their descriptors travel with the task). Violations fail to compile.
 //
+// Pool is basic_pool over the process backend (detail/pool_process.hpp, detail/pool_core.hpp);
+// dummy::Pool (multiprocessing/dummy.hpp) is the same front end over worker threads
+// (detail/pool_thread.hpp), where any copyable callable and any movable values work.
+//
 // Differences from Python, all on the side of never hanging:
 //   * A worker that dies (SIGKILL, segfault, _exit, OOM killer) fails exactly the chunk it was
 //     running with BrokenProcessPool naming the exit code or signal; chunks it had been given but
@@ -41,6 +45,7 @@
 #include <exception>
 #include <functional>
 #include <iterator>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -57,6 +62,8 @@
 
 #include "context.hpp"
 #include "detail/pool_core.hpp"
+#include "detail/pool_jobs.hpp"
+#include "detail/pool_process.hpp"
 #include "detail/pool_wire.hpp"
 #include "detail/target.hpp"
 #include "errors.hpp"
@@ -79,6 +86,17 @@ template <class... Ts>
   return {std::tuple<detail::stored_arg_t<Ts>...>(detail::store_arg(std::forward<Ts>(values))...)};
 }
 
+class PoolInitializer;
+class PoolInitArgs;
+struct PoolOptions;
+template <class R>
+class IMapIterator;
+
+namespace futures {
+template <class Backend>
+class basic_executor;
+}  // namespace futures
+
 namespace detail {
 
 template <class T>
@@ -91,339 +109,21 @@ inline constexpr bool starts_with_args_t = false;
 template <class A0, class... A>
 inline constexpr bool starts_with_args_t<A0, A...> = is_args_t<std::remove_cvref_t<A0>>::value;
 
-/// "No callback given".
-struct no_callback {};
-
-/// The decayed result of calling F with Args (void stays void).
-template <class F, class... Args>
-using pool_result_t = std::decay_t<std::invoke_result_t<F&, Args&&...>>;
-
-/// The compile-time spawn rules for a Pool task; one template per check so that the compiler
-/// names the offending type next to the message.
-template <class F>
-constexpr bool check_pool_callable() {
-  static_assert(spawnable_callable_v<F>,
-                "mp: a Pool task must be a function pointer, a captureless lambda or a "
-                "default-constructible serializable function object (the workers exist before the "
-                "task, so the spawn rules apply under every start method; a capturing lambda "
-                "cannot cross to them)");
-  return true;
-}
-template <class Argument>
-constexpr bool check_pool_argument() {
-  static_assert(serialize::serializable<Argument>,
-                "mp: every argument of a Pool task must be serializable");
-  return true;
-}
-template <class Result>
-constexpr bool check_pool_result() {
-  static_assert(std::is_void_v<Result> || serialize::serializable<Result>,
-                "mp: the result of a Pool task must be serializable (or void)");
-  return true;
-}
-
-template <class F, class... Args>
-constexpr bool check_pool_task() {
-  static_assert(std::is_invocable_v<F&, Args&&...>,
-                "mp: the Pool task cannot be called with these arguments (after decay; C strings "
-                "become std::string)");
-  if constexpr (std::is_invocable_v<F&, Args&&...>) {
-    return check_pool_callable<F>() && (check_pool_argument<Args>() && ... && true) &&
-           check_pool_result<pool_result_t<F, Args...>>();
-  } else {
-    return false;
-  }
-}
-
-/// Prints an exception that escaped a user callback (the handler thread must keep going).
-inline void report_callback_exception(const char* which) noexcept {
-  const exception_record rec = record_current_exception();
-  std::fprintf(stderr, "multiprocessing.Pool: exception in %s: %s%s%s\n", which,
-               rec.type_name.c_str(), rec.what.empty() ? "" : ": ", rec.what.c_str());
-  std::fflush(stderr);
-}
-
-template <class T>
-using stored_result_t = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
-
-/// The state behind AsyncResult<T> handles.
-template <class T>
-struct async_state {
-  using value_type = stored_result_t<T>;
-
-  std::mutex mu;
-  std::condition_variable cv;
-  bool settled = false;  // a value or error is stored (callbacks may still run)
-  bool ready = false;    // ... and the callbacks have run
-  std::optional<value_type> value;
-  std::exception_ptr error;
-  std::function<void(const value_type&)> on_value;
-  std::function<void(const std::exception_ptr&)> on_error;
-
-  void set_value(value_type v) {
-    {
-      std::lock_guard lock(mu);
-      if (settled) return;
-      settled = true;
-      value.emplace(std::move(v));
-    }
-    if (on_value) {
-      try {
-        on_value(*value);  // `value` no longer changes
-      } catch (...) {
-        report_callback_exception("callback");
-      }
-    }
-    finish();
-  }
-
-  void set_error(std::exception_ptr e) {
-    {
-      std::lock_guard lock(mu);
-      if (settled) return;
-      settled = true;
-      error = std::move(e);
-    }
-    if (on_error) {
-      try {
-        on_error(error);
-      } catch (...) {
-        report_callback_exception("error_callback");
-      }
-    }
-    finish();
-  }
-
-  void finish() {
-    {
-      std::lock_guard lock(mu);
-      ready = true;
-      ready_flag.store(true, std::memory_order_release);
-    }
-    cv.notify_all();
-  }
-  std::atomic<bool> ready_flag{false};  // `ready`, readable without the lock
-  static constexpr std::chrono::microseconds wait_spin{20};
-
-  bool wait(Timeout timeout) {
-    // A quick task answers within microseconds: look for it briefly before sleeping.
-    if (timeout.forever() || *timeout.get() > wait_spin) {
-      const auto spin_until = std::chrono::steady_clock::now() + wait_spin;
-      while (!ready_flag.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < spin_until) {
-      }
-    }
-    std::unique_lock lock(mu);
-    if (timeout.forever()) {
-      cv.wait(lock, [&] { return ready; });
-      return true;
-    }
-    return cv.wait_for(lock, *timeout.get(), [&] { return ready; });
-  }
-};
-
-/// Wraps the user's callback for a value of type T (a no-argument callable for void).
-template <class T, class Callback>
-std::function<void(const stored_result_t<T>&)> wrap_callback(Callback callback) {
-  if constexpr (std::is_same_v<Callback, no_callback>) {
-    return {};
-  } else if constexpr (std::is_void_v<T>) {
-    static_assert(std::is_invocable_v<Callback&>, "mp: the callback of a void task takes no argument");
-    return [cb = std::move(callback)](const std::monostate&) mutable { cb(); };
-  } else {
-    static_assert(std::is_invocable_v<Callback&, const T&>,
-                  "mp: the callback must be callable with the task's result");
-    return [cb = std::move(callback)](const T& v) mutable { cb(v); };
-  }
-}
-
-/// Wraps the user's error callback: it may take std::exception_ptr or const std::exception&.
-template <class ErrorCallback>
-std::function<void(const std::exception_ptr&)> wrap_error_callback(ErrorCallback callback) {
-  if constexpr (std::is_same_v<ErrorCallback, no_callback>) {
-    return {};
-  } else if constexpr (std::is_invocable_v<ErrorCallback&, const std::exception_ptr&>) {
-    return [cb = std::move(callback)](const std::exception_ptr& e) mutable { cb(e); };
-  } else {
-    static_assert(std::is_invocable_v<ErrorCallback&, const std::exception&>,
-                  "mp: the error_callback must take std::exception_ptr or const std::exception&");
-    return [cb = std::move(callback)](const std::exception_ptr& e) mutable {
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        cb(ex);
-      } catch (...) {
-        cb(std::runtime_error("unknown exception"));
-      }
-    };
-  }
-}
-
-/// One call: apply_async.
-template <class R>
-struct single_job final : pool_job {
-  explicit single_job(std::shared_ptr<async_state<R>> s) : state(std::move(s)) {}
-  void value(std::size_t, serialize::Reader& in) override {
-    if (finished.load()) return;
-    if constexpr (std::is_void_v<R>) {
-      finished.store(true);
-      state->set_value(std::monostate{});
-    } else {
-      R v = in.load<R>();
-      finished.store(true);
-      state->set_value(std::move(v));
-    }
-  }
-  void error(std::size_t, std::exception_ptr e) override {
-    if (finished.exchange(true)) return;
-    state->set_error(std::move(e));
-  }
-  std::shared_ptr<async_state<R>> state;
-};
-
-/// map_async/starmap_async: n items, one result vector (void for void tasks).
-template <class R>
-struct map_job final : pool_job {
-  using result_type = std::conditional_t<std::is_void_v<R>, void, std::vector<R>>;
-  map_job(std::shared_ptr<async_state<result_type>> s, std::size_t n) : state(std::move(s)), remaining(n) {
-    if constexpr (!std::is_void_v<R>) items.resize(n);
-  }
-  void value(std::size_t index, serialize::Reader& in) override {
-    if (finished.load()) return;
-    if constexpr (!std::is_void_v<R>) items[index].emplace(in.load<R>());
-    if (--remaining == 0) complete();
-  }
-  void error(std::size_t, std::exception_ptr e) override {
-    if (finished.exchange(true)) return;
-    state->set_error(std::move(e));
-  }
-  void complete() {
-    finished.store(true);
-    if constexpr (std::is_void_v<R>) {
-      state->set_value(std::monostate{});
-    } else {
-      std::vector<R> out;
-      out.reserve(items.size());
-      for (auto& item : items) out.push_back(std::move(*item));
-      items.clear();
-      state->set_value(std::move(out));
-    }
-  }
-  std::shared_ptr<async_state<result_type>> state;
-  std::conditional_t<std::is_void_v<R>, std::monostate, std::vector<std::optional<R>>> items;
-  std::size_t remaining;
-};
-
-/// imap/imap_unordered: results handed to the iterating thread as they arrive.
-template <class R>
-struct imap_job final : pool_job {
-  struct entry {
-    std::optional<R> value;
-    std::exception_ptr error;
-  };
-  explicit imap_job(bool in_order) : ordered(in_order) {}
-  void value(std::size_t index, serialize::Reader& in) override {
-    if (finished.load()) return;
-    entry e{in.load<R>(), nullptr};
-    put(index, std::move(e));
-  }
-  void error(std::size_t index, std::exception_ptr error) override {
-    if (finished.load()) return;
-    put(index, entry{std::nullopt, std::move(error)});
-  }
-  void put(std::size_t index, entry e) {
-    {
-      std::lock_guard lock(mu);
-      if (ordered) {
-        by_index.emplace(index, std::move(e));
-      } else {
-        arrived.push_back(std::move(e));
-      }
-    }
-    cv.notify_all();
-  }
-  const bool ordered;
-  std::mutex mu;
-  std::condition_variable cv;
-  std::unordered_map<std::size_t, entry> by_index;  // ordered
-  std::deque<entry> arrived;                        // unordered
-};
-
-/// Saves one argument as the stored type A the worker loads (C strings as c_string_arg).
-template <class A, class X>
-void save_arg(serialize::Writer& w, X&& x) {
-  if constexpr (std::is_same_v<std::remove_cvref_t<X>, A>) {
-    w.save(x);
-  } else {
-    w.save(store_arg(std::forward<X>(x)));
-  }
-}
-
-/// Serializes chunks of calls of F(Args...) for one pool.
-template <class F, class... Args>
-class chunk_encoder {
- public:
-  chunk_encoder(pool_core& core, const F& f) : f_(f) {
-    runner_id_ = core.code_id(code_address(&run_chunk<F, Args...>));
-    needed_ = runner_id_ + 1;
-    if constexpr (is_function_pointer_v<F>) {
-      fn_id_ = core.code_id(code_address(f));
-      needed_ = std::max(needed_, fn_id_ + 1);
-    }
-  }
-
-  /// A chunk for `job` whose items start at `first`; `write_items(Writer&)` writes the arguments
-  /// of each item and returns how many it wrote.
-  template <class WriteItems>
-  chunk_ptr make(const std::shared_ptr<pool_job>& job, std::size_t first, WriteItems&& write_items) const {
-    serialize::Writer w;
-    w.save(static_cast<std::uint8_t>(pool_msg::chunk));
-    w.save(runner_id_);
-    w.save(std::uint32_t{0});  // the count, patched below
-    const std::uint32_t count = write_items(w);
-    auto c = std::make_shared<pool_chunk>();
-    c->fds.reserve(w.fds().size());
-    for (const int fd : w.fds()) c->fds.push_back(dup_fd(fd, "pool task descriptor"));
-    c->payload = std::move(w).take();
-    std::memcpy(c->payload.data() + 5, &count, sizeof count);
-    c->job = job;
-    c->first = first;
-    c->count = count;
-    c->code_needed = needed_;
-    return c;
-  }
-
-  /// Writes the callable (once per chunk, before its items).
-  void write_callable(serialize::Writer& w) const {
-    if constexpr (is_function_pointer_v<F>) {
-      w.save(fn_id_);
-    } else if constexpr (!(std::is_empty_v<F> && std::default_initializable<F>)) {
-      w.save(f_);
-    }
-  }
-
- private:
-  const F& f_;
-  std::uint32_t runner_id_ = 0;
-  std::uint32_t fn_id_ = 0;
-  std::uint32_t needed_ = 0;
-};
-
-/// Tuple-like element types of a starmap item, stored.
+/// The stored element types of a starmap item (a tuple-like type), for one backend.
 template <class Tuple, class Index = std::make_index_sequence<std::tuple_size_v<Tuple>>>
 struct star_args;
 template <class Tuple, std::size_t... I>
 struct star_args<Tuple, std::index_sequence<I...>> {
-  template <class F>
-  using encoder = chunk_encoder<F, stored_arg_t<std::tuple_element_t<I, Tuple>>...>;
-  template <class F>
-  using result = pool_result_t<F, stored_arg_t<std::tuple_element_t<I, Tuple>>...>;
-  template <class F>
+  template <class Backend, class F>
+  using maker = typename Backend::template maker<F, stored_arg_t<std::tuple_element_t<I, Tuple>>...>;
+  template <class Backend, class F>
   static constexpr bool check() {
-    return check_pool_task<F, stored_arg_t<std::tuple_element_t<I, Tuple>>...>();
+    return Backend::template check_task<F, stored_arg_t<std::tuple_element_t<I, Tuple>>...>();
   }
-  template <class X>
-  static void save(serialize::Writer& w, X&& item) {
-    (save_arg<stored_arg_t<std::tuple_element_t<I, Tuple>>>(w, std::get<I>(item)), ...);
+  /// Adds `item`'s elements as one call's arguments.
+  template <class Add, class X>
+  static void add(Add& add_one, X&& item) {
+    add_one(std::get<I>(item)...);
   }
 };
 
@@ -478,9 +178,12 @@ struct initializer_runner<F, std::tuple<P...>> {
   static constexpr auto address() { return &run_initializer<F, P...>; }
 };
 
-}  // namespace detail
 
-class Pool;
+/// The process backend's core for a Pool or ProcessPoolExecutor with these settings.
+inline std::shared_ptr<pool_core> make_process_pool_core(pool_config config, const PoolInitializer& init,
+                                                         const PoolInitArgs& initargs, const Context& ctx);
+
+}  // namespace detail
 
 /// The initializer of a Pool's workers (PoolOptions::initializer): a function pointer, a
 /// captureless lambda or a serializable function object, called once in each worker before its
@@ -518,7 +221,8 @@ class PoolInitializer {
   [[nodiscard]] explicit operator bool() const noexcept { return runner_ != 0; }
 
  private:
-  friend class Pool;
+  friend std::shared_ptr<detail::pool_core> detail::make_process_pool_core(
+      detail::pool_config, const PoolInitializer&, const PoolInitArgs&, const Context&);
   std::uintptr_t runner_ = 0;
   std::optional<std::uintptr_t> fn_;
   std::vector<std::byte> object_;
@@ -546,7 +250,8 @@ class PoolInitArgs {
   }
 
  private:
-  friend class Pool;
+  friend std::shared_ptr<detail::pool_core> detail::make_process_pool_core(
+      detail::pool_config, const PoolInitializer&, const PoolInitArgs&, const Context&);
   std::vector<std::byte> bytes_;
   std::shared_ptr<std::vector<detail::unique_fd>> fds_;
   std::uint64_t fingerprint_ = 0;
@@ -566,6 +271,7 @@ struct PoolOptions {
   /// Tasks (chunks) a worker runs before it is replaced by a fresh one; default: unlimited.
   std::optional<int> maxtasksperchild = std::nullopt;
 };
+
 
 /// The result of an asynchronous Pool call (Python: multiprocessing.pool.AsyncResult). A handle:
 /// copies share one result. AsyncResult<void> for tasks returning void.
@@ -610,7 +316,8 @@ class AsyncResult {
   }
 
  private:
-  friend class Pool;
+  template <class Backend>
+  friend class basic_pool;
   explicit AsyncResult(std::shared_ptr<detail::async_state<R>> st) : st_(std::move(st)) {}
   /// get() for the only handle, without callbacks (apply, map): moves the value out.
   R take() {
@@ -625,10 +332,11 @@ class AsyncResult {
   std::shared_ptr<detail::async_state<R>> st_;
 };
 
-/// The lazy result of imap/imap_unordered (Python: multiprocessing.pool.IMapIterator): a range
-/// to iterate once, or next(timeout). It feeds its input to the pool as it is consumed, keeping
-/// a bounded number of tasks in flight; destroying it cancels tasks not yet started.
-/// Move-only; one thread at a time. The input range it was given (if an lvalue) must outlive it.
+/// The lazy result of imap/imap_unordered (Python: multiprocessing.pool.IMapIterator), and of
+/// futures Executor.map: a range to iterate once, or next(timeout). For imap it feeds its input to
+/// the pool as it is consumed, keeping a bounded number of tasks in flight; destroying it cancels
+/// tasks not yet started. Move-only; one thread at a time. The input range it was given (if an
+/// lvalue) must outlive it.
 template <class R>
 class IMapIterator {
  public:
@@ -645,7 +353,8 @@ class IMapIterator {
   ~IMapIterator() { cancel(); }
 
   /// The next result (input order for imap, completion order for imap_unordered), waiting up to
-  /// `timeout`. Python: IMapIterator.next(timeout).
+  /// `timeout` (for Executor.map, also no later than map's own timeout). Python:
+  /// IMapIterator.next(timeout).
   /// @returns nullopt once every result has been returned (Python: StopIteration).
   /// @throws TimeoutError when none arrived in time; the task's exception for that item (as
   ///   AsyncResult::get; iteration may continue after it); ValueError "Pool not running" when more
@@ -691,36 +400,43 @@ class IMapIterator {
   [[nodiscard]] std::default_sentinel_t end() const noexcept { return {}; }
 
  private:
-  friend class Pool;
+  template <class Backend>
+  friend class basic_pool;
+  template <class Backend>
+  friend class futures::basic_executor;
 
   struct impl_base {  // NOLINT(cppcoreguidelines-special-member-functions): copy deleted below
-    impl_base(std::shared_ptr<detail::pool_core> c, bool ordered, std::size_t chunk, std::size_t bound)
-        : core(std::move(c)), job(std::make_shared<detail::imap_job<R>>(ordered)),
-          chunksize(chunk), limit(bound) {}
+    impl_base(bool ordered, std::size_t chunk, std::size_t bound)
+        : job(std::make_shared<detail::imap_job<R>>(ordered)), chunksize(chunk), limit(bound) {}
     impl_base(const impl_base&) = delete;
     impl_base& operator=(const impl_base&) = delete;
     virtual ~impl_base() = default;
-    /// The next chunk of input, or nullptr when the input is exhausted.
-    virtual detail::chunk_ptr next_chunk(std::size_t first) = 0;
+    /// Submits the next chunk of input, whose first item has index `first`.
+    /// @returns its item count; 0 when the input is exhausted.
+    virtual std::size_t submit_next(std::size_t first) = 0;
+    /// The input is exhausted or abandoned: the pool no longer waits for this feeder.
+    virtual void feeder_done() noexcept = 0;
+    /// A cancelled job: let the pool drop its chunks and re-check whether it is done.
+    virtual void poke() noexcept = 0;
 
     void feed() {
       while (!exhausted && submitted - yielded < limit) {
-        detail::chunk_ptr c = next_chunk(submitted);
-        if (!c) {
+        const std::size_t n = submit_next(submitted);
+        if (n == 0) {
           exhausted = true;
-          core->remove_feeder();
+          feeder_done();
           break;
         }
-        submitted += c->count;
-        std::vector<detail::chunk_ptr> one{std::move(c)};
-        core->submit(std::move(one), true);
+        submitted += n;
       }
     }
 
     std::optional<R> next(Timeout timeout) {
-      const bool forever = timeout.forever();
-      const auto until = std::chrono::steady_clock::now() +
-                         (forever ? std::chrono::nanoseconds::zero() : *timeout.get());
+      std::optional<std::chrono::steady_clock::time_point> until = deadline;
+      if (!timeout.forever()) {
+        const auto mine = std::chrono::steady_clock::now() + *timeout.get();
+        if (!until || mine < *until) until = mine;
+      }
       for (;;) {
         feed();
         std::unique_lock lock(job->mu);
@@ -743,10 +459,10 @@ class IMapIterator {
           }
           if (exhausted && yielded == submitted) return std::nullopt;
           if (!exhausted && submitted - yielded < limit) break;  // room to feed more
-          if (forever) {
+          if (!until) {
             job->cv.wait(lock);
-          } else if (job->cv.wait_until(lock, until) == std::cv_status::timeout) {
-            throw TimeoutError("IMapIterator.next(): no result within the timeout");
+          } else if (job->cv.wait_until(lock, *until) == std::cv_status::timeout) {
+            throw TimeoutError(timeout_message);
           }
         }
       }
@@ -756,16 +472,12 @@ class IMapIterator {
       job->finished.store(true);
       if (!exhausted) {
         exhausted = true;
-        try {
-          core->remove_feeder();
-        } catch (...) {
-        }
+        feeder_done();
       } else {
-        core->poke();
+        poke();
       }
     }
 
-    std::shared_ptr<detail::pool_core> core;
     std::shared_ptr<detail::imap_job<R>> job;
     std::size_t chunksize;
     std::size_t limit;  // items submitted and not yet returned
@@ -773,34 +485,50 @@ class IMapIterator {
     std::size_t yielded = 0;
     bool exhausted = false;
     std::optional<R> current_;
+    /// Executor.map: no result is waited for past this point.
+    std::optional<std::chrono::steady_clock::time_point> deadline;
+    const char* timeout_message = "IMapIterator.next(): no result within the timeout";
   };
 
-  /// Stored is `Range&` for an lvalue input (it must outlive the iterator), the range itself
-  /// (moved in) for an rvalue.
-  template <class F, class Stored>
+  /// A feeder over `Stored`: `Range&` for an lvalue input (it must outlive the iterator), the
+  /// range itself (moved in) for an rvalue. Maker builds the backend's chunks.
+  template <class Core, class Maker, class F, class Stored>
   struct impl final : impl_base {
-    using item_type = detail::stored_arg_t<std::ranges::range_value_t<Stored>>;
     template <class Range>
-    impl(std::shared_ptr<detail::pool_core> c, bool ordered, std::size_t chunk, std::size_t bound,
-         F fn, Range&& r)
-        : impl_base(std::move(c), ordered, chunk, bound), f(std::move(fn)),
-          view(std::forward<Range>(r)), encoder(*this->core, f) {}
-    detail::chunk_ptr next_chunk(std::size_t first) override {
+    impl(std::shared_ptr<Core> c, bool ordered, std::size_t chunk, std::size_t bound, F fn, Range&& r)
+        : impl_base(ordered, chunk, bound), core(std::move(c)), f(std::move(fn)),
+          view(std::forward<Range>(r)), maker(*core, f) {}
+    std::size_t submit_next(std::size_t first) override {
       if (!it) it.emplace(std::ranges::begin(view));
-      if (*it == std::ranges::end(view)) return nullptr;
-      return encoder.make(this->job, first, [&](serialize::Writer& w) {
-        encoder.write_callable(w);
+      if (*it == std::ranges::end(view)) return 0;
+      auto c = maker.make(this->job, first, [&](auto add) {
         std::uint32_t n = 0;
-        for (; n < this->chunksize && *it != std::ranges::end(view); ++n, ++*it) {
-          detail::save_arg<item_type>(w, **it);
-        }
+        for (; n < this->chunksize && *it != std::ranges::end(view); ++n, ++*it) add(**it);
         return n;
       });
+      const std::size_t n = c->count;
+      std::vector<typename Core::chunk_ptr> one;
+      one.push_back(std::move(c));
+      core->submit(std::move(one), true);
+      return n;
     }
+    void feeder_done() noexcept override {
+      try {
+        core->remove_feeder();
+      } catch (...) {
+      }
+    }
+    void poke() noexcept override {
+      try {
+        core->poke();
+      } catch (...) {
+      }
+    }
+    std::shared_ptr<Core> core;
     F f;
     Stored view;
     std::optional<std::ranges::iterator_t<Stored>> it;
-    detail::chunk_encoder<F, item_type> encoder;
+    Maker maker;
   };
 
   explicit IMapIterator(std::unique_ptr<impl_base> p) : impl_(std::move(p)) {}
@@ -811,7 +539,9 @@ class IMapIterator {
   std::unique_ptr<impl_base> impl_;
 };
 
-/// A pool of worker processes (Python: multiprocessing.pool.Pool).
+/// A pool of workers (Python: multiprocessing.pool.Pool): the front end shared by mp::Pool
+/// (worker processes) and mp::dummy::Pool (worker threads). Backend is detail::process_pool_backend
+/// or detail::thread_pool_backend.
 ///
 /// Not copyable (one pool, one set of workers); movable. Every method may be called from any
 /// thread of the process that created the pool; from another process (a forked child) they
@@ -819,32 +549,39 @@ class IMapIterator {
 /// thread: keep them short, do not wait on another result of the same pool in them, and do not
 /// join, terminate or destroy the pool from them (join and terminate throw ProcessError there).
 ///
-/// How it works: each worker has its own socketpair with the parent. The calling thread
-/// serializes a call (or a chunk of map items) as [runner id, function, arguments]: function
+/// How the process backend works: each worker has its own socketpair with the parent. The calling
+/// thread serializes a call (or a chunk of map items) as [runner id, function, arguments]: function
 /// pointers and the type-erased runner travel as ids into a per-pool table of code references
 /// (detail/code_ref.hpp, checked against the worker's build-id once per id), so a task costs a
 /// few bytes beyond its arguments. One handler thread gives chunks to workers (a few per worker,
 /// more when tasks prove quick), reads results and exceptions, runs callbacks, and polls every
 /// worker's pidfd to notice deaths (no SIGCHLD handler). Descriptors of handle arguments and
 /// results ride as SCM_RIGHTS. See detail/pool_wire.hpp and detail/pool_core.hpp.
-class Pool {
+template <class Backend>
+class basic_pool {
+  using core_type = typename Backend::core_type;
+
  public:
-  /// cpu_count() workers under the default context's start method. Python: Pool().
+  using options_type = typename Backend::options_type;
+
+  /// cpu_count() workers (processes under the default context's start method). Python: Pool().
   /// @throws ProcessError when a worker cannot be started (the message says why).
-  Pool() : Pool(PoolOptions{}) {}
+  basic_pool() : basic_pool(options_type{}) {}
   /// `processes` workers. Python: Pool(processes). @throws ValueError when processes < 1.
-  explicit Pool(int processes) : Pool(PoolOptions{.processes = processes}) {}
+  explicit basic_pool(int processes) : basic_pool(options_type{.processes = processes}) {}
   /// Python: Pool(processes, initializer, initargs, maxtasksperchild).
   /// @throws ValueError when processes < 1 or maxtasksperchild < 1; TypeError when initargs do
   ///   not match the initializer's parameters; ProcessError when a worker cannot start.
-  explicit Pool(PoolOptions options) : Pool(std::move(options), get_context()) {}
+  explicit basic_pool(options_type options) : core_(Backend::make_core(std::move(options))) {}
   /// A pool whose workers start under `ctx`'s start method (what ctx.Pool(...) calls).
-  Pool(PoolOptions options, const Context& ctx);
+  basic_pool(options_type options, const Context& ctx)
+    requires std::same_as<Backend, detail::process_pool_backend>
+      : core_(Backend::make_core(std::move(options), ctx)) {}
 
-  Pool(const Pool&) = delete;
-  Pool& operator=(const Pool&) = delete;
-  Pool(Pool&& other) noexcept = default;
-  Pool& operator=(Pool&& other) noexcept {
+  basic_pool(const basic_pool&) = delete;
+  basic_pool& operator=(const basic_pool&) = delete;
+  basic_pool(basic_pool&& other) noexcept = default;
+  basic_pool& operator=(basic_pool&& other) noexcept {
     if (this != &other) {
       release();
       core_ = std::move(other.core_);
@@ -852,7 +589,7 @@ class Pool {
     return *this;
   }
   /// terminate(), as Python's `with Pool() as pool:` does on exit.
-  ~Pool() { release(); }
+  ~basic_pool() { release(); }
 
   /// Calls f(args...) in a worker and waits for the result. Python: Pool.apply(func, args).
   /// @returns what f returned. @throws as AsyncResult::get; ValueError "Pool not running".
@@ -863,7 +600,7 @@ class Pool {
   }
 
   /// Submits f(args...) and returns at once. Python: Pool.apply_async(func, args).
-  /// Arguments are serialized now (a later change to them has no effect).
+  /// Arguments are copied now (serialized, for processes: a later change to them has no effect).
   /// @throws ValueError "Pool not running" after close()/terminate(); BrokenProcessPool when the
   ///   pool is broken; SerializationError when an argument cannot be encoded.
   template <class F, class... A>
@@ -904,7 +641,10 @@ class Pool {
   template <class F, std::ranges::input_range Range, class Callback = detail::no_callback,
             class ErrorCallback = detail::no_callback>
   auto map_async(F&& f, Range&& range, std::optional<long> chunksize = std::nullopt,
-                 Callback callback = {}, ErrorCallback error_callback = {});
+                 Callback callback = {}, ErrorCallback error_callback = {}) {
+    return map_impl<false>(std::forward<F>(f), std::forward<Range>(range), chunksize,
+                           std::move(callback), std::move(error_callback));
+  }
 
   /// Like map, with each element a tuple (std::tuple, std::pair, std::array) unpacked into f's
   /// arguments. Python: Pool.starmap(func, iterable, chunksize=None).
@@ -918,7 +658,10 @@ class Pool {
   template <class F, std::ranges::input_range Range, class Callback = detail::no_callback,
             class ErrorCallback = detail::no_callback>
   auto starmap_async(F&& f, Range&& range, std::optional<long> chunksize = std::nullopt,
-                     Callback callback = {}, ErrorCallback error_callback = {});
+                     Callback callback = {}, ErrorCallback error_callback = {}) {
+    return map_impl<true>(std::forward<F>(f), std::forward<Range>(range), chunksize,
+                          std::move(callback), std::move(error_callback));
+  }
 
   /// Lazy map: results in input order as they arrive. Python: Pool.imap(func, iterable,
   /// chunksize=1). The input is read by the iterating thread while it iterates, at most
@@ -944,12 +687,11 @@ class Pool {
   /// Stops accepting tasks; the workers exit once every submitted task has completed (and every
   /// imap iterator created before has been consumed or destroyed). Python: Pool.close().
   /// Does not wait (join() does); idempotent.
-  void close() {
-    core().close();
-  }
+  void close() { core().close(); }
 
   /// Stops the workers now: SIGTERM, then SIGKILL after 0.5 s; every unfinished result fails
   /// with CancelledError. Returns when the workers are gone. Python: Pool.terminate().
+  /// Threads (dummy::Pool) cannot be stopped: their running calls are waited for.
   /// @throws ProcessError when called from one of the pool's callbacks.
   void terminate() { core().terminate(); }
 
@@ -960,16 +702,25 @@ class Pool {
   /// Peer death: a worker that died is reaped and, while tasks remain, replaced; join() returns
   ///   once the remaining tasks are done or failed.
   bool join(Timeout timeout = {}) {  // NOLINT(modernize-use-nodiscard): Python's join returns None
-    detail::pool_core& c = core();
-    if (c.current_state() == detail::pool_core::state::run) throw ValueError("Pool is still running");
+    core_type& c = core();
+    if (c.current_state() == detail::pool_state::run) throw ValueError("Pool is still running");
     return c.join_handler(timeout);
   }
 
-  /// The number of worker processes. Python: Pool._processes.
+  /// The number of workers. Python: Pool._processes.
   [[nodiscard]] int processes() const { return core().processes(); }
 
  private:
-  [[nodiscard]] detail::pool_core& core() const {
+  template <class B>
+  friend class futures::basic_executor;
+
+  template <class F, class... Args>
+  using maker = typename Backend::template maker<F, Args...>;
+
+  /// An executor's pool: the front end over a core it configured itself.
+  explicit basic_pool(std::shared_ptr<core_type> core) : core_(std::move(core)) {}
+
+  [[nodiscard]] core_type& core() const {
     if (!core_) throw ValueError("Pool was moved from");
     if (core_->creator() != ::getpid()) {
       throw ProcessError("a Pool can only be used by the process that created it");
@@ -988,36 +739,10 @@ class Pool {
     core_.reset();
   }
 
-  static std::size_t checked_chunksize(long chunksize) {
-    if (chunksize < 1) {
-      throw ValueError("chunksize must be a positive integer (>= 1), not " + std::to_string(chunksize));
-    }
-    return static_cast<std::size_t>(chunksize);
-  }
-
   /// Python's default: ceil(n / (4 * processes)).
   [[nodiscard]] std::size_t default_chunksize(std::size_t n) const {
     const auto workers = static_cast<std::size_t>(core().processes()) * 4;
     return std::max<std::size_t>(1, (n + workers - 1) / workers);
-  }
-
-  /// Chunks for map/starmap over a forward range of known length.
-  template <class Encoder, class Items, class SaveItem>
-  std::vector<detail::chunk_ptr> cut(const Encoder& encoder, const std::shared_ptr<detail::pool_job>& job,
-                                     Items& items, std::size_t n, std::size_t chunksize,
-                                     SaveItem save_item) {
-    std::vector<detail::chunk_ptr> chunks;
-    chunks.reserve((n + chunksize - 1) / chunksize);
-    auto it = std::ranges::begin(items);
-    for (std::size_t first = 0; first < n; first += chunksize) {
-      chunks.push_back(encoder.make(job, first, [&](serialize::Writer& w) {
-        encoder.write_callable(w);
-        std::uint32_t count = 0;
-        for (; count < chunksize && first + count < n; ++count, ++it) save_item(w, *it);
-        return count;
-      }));
-    }
-    return chunks;
   }
 
   template <bool Star, class F, class Range, class Callback, class ErrorCallback>
@@ -1027,35 +752,58 @@ class Pool {
   template <class F, class Range>
   auto make_imap(bool ordered, F&& f, Range&& range, long chunksize);
 
-  std::shared_ptr<detail::pool_core> core_;
+  std::shared_ptr<core_type> core_;
 };
+
+/// A pool of worker processes (Python: multiprocessing.pool.Pool). See basic_pool.
+using Pool = basic_pool<detail::process_pool_backend>;
 
 // ---------------------------------------------------------------------------------------------
 
-inline Pool::Pool(PoolOptions options, const Context& ctx) {
-  const int processes = options.processes.value_or(cpu_count());
-  if (processes < 1) throw ValueError("Number of processes must be at least 1");
-  if (options.maxtasksperchild && *options.maxtasksperchild < 1) {
-    throw ValueError("maxtasksperchild must be a positive int or None");
+namespace detail {
+
+/// chunksize as a count; ValueError when < 1.
+inline std::size_t checked_chunksize(long chunksize) {
+  if (chunksize < 1) {
+    throw ValueError("chunksize must be a positive integer (>= 1), not " + std::to_string(chunksize));
   }
-  detail::pool_config config;
-  config.processes = processes;
-  config.maxtasks = options.maxtasksperchild.value_or(0);
-  const PoolInitializer& init = options.initializer;
+  return static_cast<std::size_t>(chunksize);
+}
+
+/// Chunks of `chunksize` items of the first `n` of `items` (a forward range) for `job`;
+/// `add_item(add, element)` adds one element's arguments.
+template <class Maker, class Job, class Items, class AddItem>
+auto cut_chunks(const Maker& maker, const std::shared_ptr<Job>& job, Items& items, std::size_t n,
+                std::size_t chunksize, AddItem add_item) {
+  std::vector<decltype(maker.make(job, 0, [](auto) { return 0u; }))> chunks;
+  chunks.reserve((n + chunksize - 1) / chunksize);
+  auto it = std::ranges::begin(items);
+  for (std::size_t first = 0; first < n; first += chunksize) {
+    chunks.push_back(maker.make(job, first, [&](auto add) {
+      std::uint32_t count = 0;
+      for (; count < chunksize && first + count < n; ++count, ++it) add_item(add, *it);
+      return count;
+    }));
+  }
+  return chunks;
+}
+
+inline std::shared_ptr<pool_core> make_process_pool_core(pool_config config, const PoolInitializer& init,
+                                                         const PoolInitArgs& initargs, const Context& ctx) {
   if (init) {
-    if (init.fingerprint_ != options.initargs.fingerprint_) {
-      throw TypeError("Pool: initargs " + options.initargs.types_name_ +
+    if (init.fingerprint_ != initargs.fingerprint_) {
+      throw TypeError("Pool: initargs " + initargs.types_name_ +
                       " do not match the initializer's parameters " + init.params_name_ +
                       " (after decay; pass mp::args(...) of exactly those types)");
     }
-  } else if (!options.initargs.bytes_.empty()) {
+  } else if (!initargs.bytes_.empty()) {
     throw ValueError("Pool: initargs given without an initializer");
   }
-  auto core = std::make_shared<detail::pool_core>(ctx, std::move(config));
-  // Rebuilt here, now that the code table exists, and moved into the core's config below.
+  auto core = std::make_shared<pool_core>(ctx, std::move(config));
+  // Encoded here, now that the code table exists.
   if (init) {
     serialize::Writer w;
-    w.save(static_cast<std::uint8_t>(detail::pool_msg::init));
+    w.save(static_cast<std::uint8_t>(pool_msg::init));
     w.save(std::uint8_t{1});
     const std::uint32_t runner = core->code_id(init.runner_);
     std::uint32_t needed = runner + 1;
@@ -1066,53 +814,62 @@ inline Pool::Pool(PoolOptions options, const Context& ctx) {
       w.save(fn);
     }
     w.write_bytes(init.object_.data(), init.object_.size());
-    w.write_bytes(options.initargs.bytes_.data(), options.initargs.bytes_.size());
-    std::vector<detail::unique_fd> fds;
-    for (const auto& fd : *options.initargs.fds_) fds.push_back(detail::dup_fd(fd.get(), "pool initarg"));
+    w.write_bytes(initargs.bytes_.data(), initargs.bytes_.size());
+    std::vector<unique_fd> fds;
+    for (const auto& fd : *initargs.fds_) fds.push_back(dup_fd(fd.get(), "pool initarg"));
     core->set_initializer(std::move(w).take(), std::move(fds), needed);
   }
   core->start();
-  core_ = std::move(core);
+  return core;
 }
 
+inline std::shared_ptr<pool_core> process_pool_backend::make_core(PoolOptions options) {
+  return make_core(std::move(options), get_context());
+}
+
+inline std::shared_ptr<pool_core> process_pool_backend::make_core(PoolOptions options, const Context& ctx,
+                                                                 std::size_t max_prefetch) {
+  const int processes = options.processes.value_or(cpu_count());
+  if (processes < 1) throw ValueError("Number of processes must be at least 1");
+  if (options.maxtasksperchild && *options.maxtasksperchild < 1) {
+    throw ValueError("maxtasksperchild must be a positive int or None");
+  }
+  pool_config config;
+  config.processes = processes;
+  config.maxtasks = options.maxtasksperchild.value_or(0);
+  config.max_prefetch = std::max<std::size_t>(1, max_prefetch);
+  return make_process_pool_core(std::move(config), options.initializer, options.initargs, ctx);
+}
+
+}  // namespace detail
+
+template <class Backend>
 template <class F, class... Ts, class Callback, class ErrorCallback>
-auto Pool::apply_async(F&& f, args_t<Ts...> packed, Callback callback, ErrorCallback error_callback) {
+auto basic_pool<Backend>::apply_async(F&& f, args_t<Ts...> packed, Callback callback,
+                                      ErrorCallback error_callback) {
   using Fn = std::decay_t<F>;
-  static_assert(detail::check_pool_task<Fn, Ts...>());
+  static_assert(Backend::template check_task<Fn, Ts...>());
   using R = detail::pool_result_t<Fn, Ts...>;
-  detail::pool_core& c = core();
+  core_type& c = core();
   auto state = std::make_shared<detail::async_state<R>>();
   state->on_value = detail::wrap_callback<R>(std::move(callback));
   state->on_error = detail::wrap_error_callback(std::move(error_callback));
   auto job = std::make_shared<detail::single_job<R>>(state);
   const Fn& fn = f;
-  const detail::chunk_encoder<Fn, Ts...> encoder(c, fn);
-  std::vector<detail::chunk_ptr> chunks{encoder.make(job, 0, [&](serialize::Writer& w) {
-    encoder.write_callable(w);
-    std::apply([&](const auto&... v) { (w.save(v), ...); }, packed.values);
-    return std::uint32_t{1};
-  })};
+  const maker<Fn, Ts...> make(c, fn);
+  std::vector<typename core_type::chunk_ptr> chunks;
+  chunks.push_back(make.make(job, 0, [&](auto add) {
+    std::apply([&](auto&... v) { add(std::move(v)...); }, packed.values);
+    return 1u;
+  }));
   c.submit(std::move(chunks));
   return AsyncResult<R>(std::move(state));
 }
 
-template <class F, std::ranges::input_range Range, class Callback, class ErrorCallback>
-auto Pool::map_async(F&& f, Range&& range, std::optional<long> chunksize, Callback callback,
-                     ErrorCallback error_callback) {
-  return map_impl<false>(std::forward<F>(f), std::forward<Range>(range), chunksize,
-                         std::move(callback), std::move(error_callback));
-}
-
-template <class F, std::ranges::input_range Range, class Callback, class ErrorCallback>
-auto Pool::starmap_async(F&& f, Range&& range, std::optional<long> chunksize, Callback callback,
-                         ErrorCallback error_callback) {
-  return map_impl<true>(std::forward<F>(f), std::forward<Range>(range), chunksize,
-                        std::move(callback), std::move(error_callback));
-}
-
+template <class Backend>
 template <bool Star, class F, class Range, class Callback, class ErrorCallback>
-auto Pool::map_impl(F&& f, Range&& range, std::optional<long> chunksize, Callback callback,
-                    ErrorCallback error_callback) {
+auto basic_pool<Backend>::map_impl(F&& f, Range&& range, std::optional<long> chunksize,
+                                   Callback callback, ErrorCallback error_callback) {
   using Fn = std::decay_t<F>;
   using Element = std::ranges::range_value_t<Range>;
   if constexpr (!std::ranges::forward_range<Range>) {
@@ -1122,12 +879,13 @@ auto Pool::map_impl(F&& f, Range&& range, std::optional<long> chunksize, Callbac
     return map_impl<Star>(std::forward<F>(f), items, chunksize, std::move(callback),
                           std::move(error_callback));
   } else {
-    if (chunksize) (void)checked_chunksize(*chunksize);
-    detail::pool_core& c = core();
+    if (chunksize) (void)detail::checked_chunksize(*chunksize);
+    core_type& c = core();
     const Fn& fn = f;
     const auto n = static_cast<std::size_t>(std::ranges::distance(range));
     const std::size_t size = chunksize ? static_cast<std::size_t>(*chunksize) : default_chunksize(n);
-    auto run = [&]<class Encoder, class R>(const Encoder& encoder, std::type_identity<R>, auto save_item) {
+    auto run = [&]<class Maker>(const Maker& make, auto add_item) {
+      using R = typename Maker::result_type;
       using Job = detail::map_job<R>;
       auto state = std::make_shared<detail::async_state<typename Job::result_type>>();
       state->on_value = detail::wrap_callback<typename Job::result_type>(std::move(callback));
@@ -1137,42 +895,40 @@ auto Pool::map_impl(F&& f, Range&& range, std::optional<long> chunksize, Callbac
         c.check_running(false);
         c.post([job] { job->complete(); });  // in the handler thread, like every callback
       } else {
-        c.submit(cut(encoder, job, range, n, size, save_item));
+        const std::shared_ptr<detail::result_sink<R>> sink = job;
+        c.submit(detail::cut_chunks(make, sink, range, n, size, add_item));
       }
       return AsyncResult<typename Job::result_type>(std::move(state));
     };
     if constexpr (Star) {
       using star = detail::star_args<std::remove_cvref_t<Element>>;
-      static_assert(star::template check<Fn>());
-      using R = typename star::template result<Fn>;
-      const typename star::template encoder<Fn> encoder(c, fn);
-      return run(encoder, std::type_identity<R>{},
-                 [](serialize::Writer& w, auto&& item) { star::save(w, item); });
+      static_assert(star::template check<Backend, Fn>());
+      const typename star::template maker<Backend, Fn> make(c, fn);
+      return run(make, [](auto& add, auto&& item) { star::add(add, item); });
     } else {
       using A = detail::stored_arg_t<Element>;
-      static_assert(detail::check_pool_task<Fn, A>());
-      using R = detail::pool_result_t<Fn, A>;
-      const detail::chunk_encoder<Fn, A> encoder(c, fn);
-      return run(encoder, std::type_identity<R>{},
-                 [](serialize::Writer& w, auto&& item) { detail::save_arg<A>(w, item); });
+      static_assert(Backend::template check_task<Fn, A>());
+      const maker<Fn, A> make(c, fn);
+      return run(make, [](auto& add, auto&& item) { add(item); });
     }
   }
 }
 
+template <class Backend>
 template <class F, class Range>
-auto Pool::make_imap(bool ordered, F&& f, Range&& range, long chunksize) {
+auto basic_pool<Backend>::make_imap(bool ordered, F&& f, Range&& range, long chunksize) {
   using Fn = std::decay_t<F>;
   using Stored = std::conditional_t<std::is_lvalue_reference_v<Range>, Range, std::remove_cvref_t<Range>>;
   using A = detail::stored_arg_t<std::ranges::range_value_t<Stored>>;
-  static_assert(detail::check_pool_task<Fn, A>());
+  static_assert(Backend::template check_task<Fn, A>());
   using R = detail::pool_result_t<Fn, A>;
   static_assert(!std::is_void_v<R>, "mp: imap of a function returning void: use map or apply_async");
-  const std::size_t size = checked_chunksize(chunksize);
-  detail::pool_core& c = core();
+  const std::size_t size = detail::checked_chunksize(chunksize);
+  core_type& c = core();
   // In flight (submitted, not yet returned): enough to keep every worker's queue full while the
   // consumer catches up, and still constant.
   const std::size_t bound = std::max<std::size_t>(32, 16 * static_cast<std::size_t>(c.processes())) * size;
-  using Impl = typename IMapIterator<R>::template impl<Fn, Stored>;
+  using Impl = typename IMapIterator<R>::template impl<core_type, maker<Fn, A>, Fn, Stored>;
   c.add_feeder();
   std::unique_ptr<typename IMapIterator<R>::impl_base> p;
   try {

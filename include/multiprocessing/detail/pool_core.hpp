@@ -43,30 +43,19 @@
 #include "../errors.hpp"
 #include "../process.hpp"
 #include "../timeout.hpp"
+#include "pool_jobs.hpp"
 #include "pool_wire.hpp"
 #include "posix.hpp"
 
 namespace multiprocessing::detail {
 
-/// Receives the results of one submission (apply, map, imap). Called from the handler thread
-/// only.
-struct pool_job {
-  pool_job() = default;
-  pool_job(const pool_job&) = delete;
-  pool_job& operator=(const pool_job&) = delete;
-  virtual ~pool_job() = default;
-  /// Item `index` succeeded: its value is in `in`.
-  virtual void value(std::size_t index, serialize::Reader& in) = 0;
-  /// Item `index` failed with `error`.
-  virtual void error(std::size_t index, std::exception_ptr error) = 0;
-  /// True once no more results are wanted (complete, failed, or cancelled): chunks of this job
-  /// not yet sent are dropped.
-  std::atomic<bool> finished{false};
-};
-
 /// A batch of calls of one function, serialized, waiting for a worker or running on one.
 struct pool_chunk {
+  /// Decodes one item's value from `in` and hands it to `job` (result_sink<R>::put).
+  using decoder = void (*)(pool_job& job, std::size_t index, serialize::Reader& in);
+
   std::shared_ptr<pool_job> job;
+  decoder decode = nullptr;
   std::size_t first = 0;       // index of the first item in the job
   std::uint32_t count = 0;
   std::vector<std::byte> payload;  // a complete chunk message
@@ -92,6 +81,7 @@ using chunk_ptr = std::shared_ptr<pool_chunk>;
 struct pool_config {
   int processes = 1;
   std::int64_t maxtasks = 0;  // 0: unlimited
+  std::size_t max_prefetch = 16;  // chunks a worker may hold at once (executors: 2, see dispatch())
   // The initializer, if any: its runner's and callable's code ids are in the code table.
   bool has_initializer = false;
   std::vector<std::byte> init_payload;  // a complete init message
@@ -101,7 +91,8 @@ struct pool_config {
 
 class pool_core {
  public:
-  enum class state { run, close, terminate };
+  using state = pool_state;
+  using chunk_ptr = detail::chunk_ptr;
 
   pool_core(Context ctx, pool_config config) : ctx_(std::move(ctx)), config_(std::move(config)) {
     const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -488,6 +479,7 @@ class pool_core {
       if (best == nullptr) break;
       chunk_ptr c = std::move(queue_.front());
       queue_.pop_front();
+      if (!c->job->begin()) continue;  // cancelled (an executor's future): never started
       define_code(*best, c->code_needed);
       std::vector<int> raw;
       raw.reserve(c->fds.size());
@@ -540,8 +532,10 @@ class pool_core {
         const auto took = std::chrono::steady_clock::now() - w.outstanding.front().given;
         w.outstanding.pop_front();
         // Time from hand-over to answer: an upper bound on the chunk's run time.
-        w.prefetch = took < fast_task * static_cast<long>(w.outstanding.size() + 1) ? fast_prefetch
-                                                                                  : slow_prefetch;
+        w.prefetch = std::min(config_.max_prefetch,
+                              took < fast_task * static_cast<long>(w.outstanding.size() + 1)
+                                  ? fast_prefetch
+                                  : slow_prefetch);
         deliver(*c, fr.payload.subspan(1), raw, w.pid);
       }
       fr = {};
@@ -581,7 +575,7 @@ class pool_core {
       serialize::Reader item(item_bytes, item_fds);
       if (status == 0) {
         try {
-          c.job->value(c.first + i, item);
+          c.decode(*c.job, c.first + i, item);
         } catch (...) {
           c.job->error(c.first + i, std::current_exception());
         }

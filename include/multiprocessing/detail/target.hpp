@@ -180,6 +180,17 @@ stored_arg_t<A> store_arg(A&& a) {
   }
 }
 
+/// `x` as the stored argument type A (see stored_arg_t): a C string as c_string_arg, anything
+/// else converted to A.
+template <class A, class X>
+A store_as(X&& x) {
+  if constexpr (std::is_same_v<A, c_string_arg> && !std::is_same_v<std::remove_cvref_t<X>, c_string_arg>) {
+    return c_string_arg{std::string(x)};
+  } else {
+    return A(std::forward<X>(x));
+  }
+}
+
 /// Binds `f` to copies of `args` (C strings become std::string), as std::thread does.
 template <class F, class... Args>
 std::unique_ptr<target_base> bind_target(F&& f, Args&&... args) {

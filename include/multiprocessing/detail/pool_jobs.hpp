@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: MIT
+// multiprocessing/detail/pool_jobs.hpp
+//
+// What the front ends of pools and executors (pool.hpp, futures.hpp) share with both backends
+// (detail/pool_core.hpp runs chunks in worker processes, detail/pool_thread.hpp in threads): the
+// state of a pool, the jobs that receive the results of one submission (apply_async, map, imap,
+// submit), and the state behind AsyncResult.
+//
+// A backend runs chunks (a batch of calls of one function) and hands each item's outcome to the
+// chunk's job: result_sink<R>::put() with the value, pool_job::error() with the exception. It calls
+// them from one thread at a time (the pool's result-handler thread, where callbacks run), and
+// pool_job::begin() just before a chunk starts, so a cancelled job's chunks are dropped unstarted.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdio>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "../timeout.hpp"
+#include "remote_exception.hpp"
+
+namespace multiprocessing::detail {
+
+/// Python: Pool's RUN, CLOSE and TERMINATE.
+enum class pool_state { run, close, terminate };
+
+/// "No callback given".
+struct no_callback {};
+
+/// The decayed result of calling F with Args (void stays void).
+template <class F, class... Args>
+using pool_result_t = std::decay_t<std::invoke_result_t<F&, Args&&...>>;
+
+/// What a job stores for a result of type T (std::monostate for void).
+template <class T>
+using stored_result_t = std::conditional_t<std::is_void_v<T>, std::monostate, T>;
+
+/// Prints an exception that escaped a user callback (the thread running it must keep going).
+inline void report_callback_exception(const char* which) noexcept {
+  const exception_record rec = record_current_exception();
+  std::fprintf(stderr, "multiprocessing: exception in %s: %s%s%s\n", which, rec.type_name.c_str(),
+               rec.what.empty() ? "" : ": ", rec.what.c_str());
+  std::fflush(stderr);
+}
+
+/// Receives the outcomes of one submission's items.
+struct pool_job {
+  pool_job() = default;
+  pool_job(const pool_job&) = delete;
+  pool_job& operator=(const pool_job&) = delete;
+  virtual ~pool_job() = default;
+  /// Item `index` failed with `error`.
+  virtual void error(std::size_t index, std::exception_ptr error) = 0;
+  /// Called just before one of the job's chunks starts (or is handed to a worker process): false
+  /// drops the chunk unstarted. A chunk may begin again after its worker died before running it.
+  virtual bool begin() noexcept { return !finished.load(); }
+  /// True once no more results are wanted (complete, failed, or cancelled): chunks of this job
+  /// not yet started are dropped.
+  std::atomic<bool> finished{false};
+};
+
+/// A job whose items produce values of type R.
+template <class R>
+struct result_sink : pool_job {
+  using value_type = stored_result_t<R>;
+  /// Item `index` succeeded with `value`.
+  virtual void put(std::size_t index, value_type&& value) = 0;
+};
+
+/// The state behind AsyncResult<T> handles.
+template <class T>
+struct async_state {
+  using value_type = stored_result_t<T>;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool settled = false;  // a value or error is stored (callbacks may still run)
+  bool ready = false;    // ... and the callbacks have run
+  std::atomic<bool> ready_flag{false};  // `ready`, readable without the lock
+  std::optional<value_type> value;
+  std::exception_ptr error;
+  std::function<void(const value_type&)> on_value;
+  std::function<void(const std::exception_ptr&)> on_error;
+
+  static constexpr std::chrono::microseconds wait_spin{20};
+
+  void set_value(value_type v) {
+    {
+      std::lock_guard lock(mu);
+      if (settled) return;
+      settled = true;
+      value.emplace(std::move(v));
+    }
+    if (on_value) {
+      try {
+        on_value(*value);  // `value` no longer changes
+      } catch (...) {
+        report_callback_exception("a Pool callback");
+      }
+    }
+    finish();
+  }
+
+  void set_error(std::exception_ptr e) {
+    {
+      std::lock_guard lock(mu);
+      if (settled) return;
+      settled = true;
+      error = std::move(e);
+    }
+    if (on_error) {
+      try {
+        on_error(error);
+      } catch (...) {
+        report_callback_exception("a Pool error_callback");
+      }
+    }
+    finish();
+  }
+
+  void finish() {
+    {
+      std::lock_guard lock(mu);
+      ready = true;
+      ready_flag.store(true, std::memory_order_release);
+    }
+    cv.notify_all();
+  }
+
+  bool wait(Timeout timeout) {
+    // A quick task answers within microseconds: look for it briefly before sleeping.
+    if (timeout.forever() || *timeout.get() > wait_spin) {
+      const auto spin_until = std::chrono::steady_clock::now() + wait_spin;
+      while (!ready_flag.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < spin_until) {
+      }
+    }
+    std::unique_lock lock(mu);
+    if (timeout.forever()) {
+      cv.wait(lock, [&] { return ready; });
+      return true;
+    }
+    return cv.wait_for(lock, *timeout.get(), [&] { return ready; });
+  }
+};
+
+/// Wraps the user's callback for a value of type T (a no-argument callable for void).
+template <class T, class Callback>
+std::function<void(const stored_result_t<T>&)> wrap_callback(Callback callback) {
+  if constexpr (std::is_same_v<Callback, no_callback>) {
+    return {};
+  } else if constexpr (std::is_void_v<T>) {
+    static_assert(std::is_invocable_v<Callback&>, "mp: the callback of a void task takes no argument");
+    return [cb = std::move(callback)](const std::monostate&) mutable { cb(); };
+  } else {
+    static_assert(std::is_invocable_v<Callback&, const T&>,
+                  "mp: the callback must be callable with the task's result");
+    return [cb = std::move(callback)](const T& v) mutable { cb(v); };
+  }
+}
+
+/// Wraps the user's error callback: it may take std::exception_ptr or const std::exception&.
+template <class ErrorCallback>
+std::function<void(const std::exception_ptr&)> wrap_error_callback(ErrorCallback callback) {
+  if constexpr (std::is_same_v<ErrorCallback, no_callback>) {
+    return {};
+  } else if constexpr (std::is_invocable_v<ErrorCallback&, const std::exception_ptr&>) {
+    return [cb = std::move(callback)](const std::exception_ptr& e) mutable { cb(e); };
+  } else {
+    static_assert(std::is_invocable_v<ErrorCallback&, const std::exception&>,
+                  "mp: the error_callback must take std::exception_ptr or const std::exception&");
+    return [cb = std::move(callback)](const std::exception_ptr& e) mutable {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        cb(ex);
+      } catch (...) {
+        cb(std::runtime_error("unknown exception"));
+      }
+    };
+  }
+}
+
+/// One call: apply_async.
+template <class R>
+struct single_job final : result_sink<R> {
+  explicit single_job(std::shared_ptr<async_state<R>> s) : state(std::move(s)) {}
+  void put(std::size_t, stored_result_t<R>&& v) override {
+    if (this->finished.exchange(true)) return;
+    state->set_value(std::move(v));
+  }
+  void error(std::size_t, std::exception_ptr e) override {
+    if (this->finished.exchange(true)) return;
+    state->set_error(std::move(e));
+  }
+  std::shared_ptr<async_state<R>> state;
+};
+
+/// map_async/starmap_async: n items, one result vector (void for void tasks).
+template <class R>
+struct map_job final : result_sink<R> {
+  using result_type = std::conditional_t<std::is_void_v<R>, void, std::vector<R>>;
+  map_job(std::shared_ptr<async_state<result_type>> s, std::size_t n) : state(std::move(s)), remaining(n) {
+    if constexpr (!std::is_void_v<R>) items.resize(n);
+  }
+  void put(std::size_t index, stored_result_t<R>&& v) override {
+    if (this->finished.load()) return;
+    if constexpr (!std::is_void_v<R>) items[index].emplace(std::move(v));
+    if (--remaining == 0) complete();
+  }
+  void error(std::size_t, std::exception_ptr e) override {
+    if (this->finished.exchange(true)) return;
+    state->set_error(std::move(e));
+  }
+  void complete() {
+    this->finished.store(true);
+    if constexpr (std::is_void_v<R>) {
+      state->set_value(std::monostate{});
+    } else {
+      std::vector<R> out;
+      out.reserve(items.size());
+      for (auto& item : items) out.push_back(std::move(*item));
+      items.clear();
+      state->set_value(std::move(out));
+    }
+  }
+  std::shared_ptr<async_state<result_type>> state;
+  std::conditional_t<std::is_void_v<R>, std::monostate, std::vector<std::optional<R>>> items;
+  std::size_t remaining;
+};
+
+/// imap/imap_unordered and Executor.map: results handed to the iterating thread as they arrive.
+template <class R>
+struct imap_job final : result_sink<R> {
+  struct entry {
+    std::optional<R> value;
+    std::exception_ptr error;
+  };
+  explicit imap_job(bool in_order) : ordered(in_order) {}
+  void put(std::size_t index, stored_result_t<R>&& v) override {
+    if (this->finished.load()) return;
+    push(index, entry{std::move(v), nullptr});
+  }
+  void error(std::size_t index, std::exception_ptr error) override {
+    if (this->finished.load()) return;
+    push(index, entry{std::nullopt, std::move(error)});
+  }
+  void push(std::size_t index, entry e) {
+    {
+      std::lock_guard lock(mu);
+      if (ordered) {
+        by_index.emplace(index, std::move(e));
+      } else {
+        arrived.push_back(std::move(e));
+      }
+    }
+    cv.notify_all();
+  }
+  const bool ordered;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::unordered_map<std::size_t, entry> by_index;  // ordered
+  std::deque<entry> arrived;                        // unordered
+};
+
+}  // namespace multiprocessing::detail
