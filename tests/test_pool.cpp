@@ -520,6 +520,21 @@ TEMPLATE_TEST_CASE("Pool: a worker killed mid-task fails that task only and the 
   CHECK(pool.join(30s));
 }
 
+TEST_CASE("Pool: results of quick tasks a dying worker held back run again, only its task fails",
+          "[pool][fork]") {
+  mp::Pool pool(1);
+  for (int round = 0; round < 5; ++round) {
+    std::vector<mp::AsyncResult<int>> rs;
+    for (int i = 0; i < 200; ++i) rs.push_back(pool.apply_async(square, i));
+    auto killed = pool.apply_async(die_with, SIGKILL);
+    std::vector<mp::AsyncResult<int>> after;
+    for (int i = 0; i < 50; ++i) after.push_back(pool.apply_async(square, i));
+    for (int i = 0; i < 200; ++i) CHECK(rs[static_cast<std::size_t>(i)].get(30s) == i * i);
+    CHECK_THROWS_WITH(killed.get(30s), Catch::Contains("SIGKILL"));
+    for (int i = 0; i < 50; ++i) CHECK(after[static_cast<std::size_t>(i)].get(30s) == i * i);
+  }
+}
+
 TEMPLATE_TEST_CASE("Pool: terminate() ends busy workers promptly", "[pool][fork][spawn][forkserver]",
                    MP_ALL_CONTEXTS) {
   TestType ctx;

@@ -22,8 +22,10 @@
 // Differences from Python, all on the side of never hanging:
 //   * A worker that dies (SIGKILL, segfault, _exit, OOM killer) fails exactly the chunk it was
 //     running with BrokenProcessPool naming the exit code or signal; chunks it had been given but
-//     not started run on another worker. It is replaced and the pool keeps serving. (CPython's
-//     Pool waits forever for such a task.)
+//     not started run on another worker, and so do quick chunks it had finished whose results it
+//     was still holding back (a worker sends the results of a run of tiny tasks together, none
+//     later than 200 µs). It is replaced and the pool keeps serving. (CPython's Pool waits
+//     forever for such a task.)
 //   * terminate() (and the destructor) fail every unfinished result with CancelledError, so no
 //     get() waits forever; busy workers get SIGTERM, then SIGKILL after 0.5 s.
 //   * An initializer that throws breaks the pool: every pending and later task fails with

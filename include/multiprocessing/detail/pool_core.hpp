@@ -42,6 +42,7 @@
 #include "../context.hpp"
 #include "../errors.hpp"
 #include "../process.hpp"
+#include "../sharedctypes.hpp"
 #include "../timeout.hpp"
 #include "pool_jobs.hpp"
 #include "pool_wire.hpp"
@@ -250,6 +251,8 @@ class pool_core {
   static constexpr std::chrono::microseconds fast_task{500};
   struct worker {
     Process proc;
+    RawValue<std::uint64_t> started;  // chunks the worker has begun (it counts, we read)
+    std::uint64_t answered = 0;       // results received
     unique_fd sock;
     int pidfd = -1;
     pid_t pid = 0;
@@ -277,7 +280,8 @@ class pool_core {
   void start_worker() {
     auto [mine, theirs] = socket_pair("pool worker channel");
     auto w = std::make_unique<worker>();
-    w->proc = ctx_.Process(&pool_worker_main, pool_socket{theirs.get(), mine.get()}, config_.maxtasks);
+    w->proc = ctx_.Process(&pool_worker_main, pool_socket{theirs.get(), mine.get()}, config_.maxtasks,
+                           w->started);
     w->proc.name(worker_prefix_ + "-" + std::to_string(++worker_counter_));
     w->proc.daemon(true);
     w->proc.start();
@@ -531,6 +535,7 @@ class pool_core {
         const chunk_ptr c = std::move(w.outstanding.front().chunk);
         const auto took = std::chrono::steady_clock::now() - w.outstanding.front().given;
         w.outstanding.pop_front();
+        ++w.answered;
         // Time from hand-over to answer: an upper bound on the chunk's run time.
         w.prefetch = std::min(config_.max_prefetch,
                               took < fast_task * static_cast<long>(w.outstanding.size() + 1)
@@ -610,8 +615,13 @@ class pool_core {
                    ")");
       }
     }
-    for (auto it = w->outstanding.rbegin(); it != w->outstanding.rend(); ++it) {
-      const bool running = w->ready && it == std::prev(w->outstanding.rend()) && it->sent;
+    // The chunk it was running is the one it began last (its count is in shared memory); the
+    // ones before it finished, but their results were held back in its batch and are lost with
+    // it, so they run again elsewhere, as do the ones it had not begun.
+    const std::uint64_t begun = std::atomic_ref<std::uint64_t>(w->started.value()).load(std::memory_order_acquire);
+    std::uint64_t seq = w->answered + w->outstanding.size();  // the last outstanding chunk's number
+    for (auto it = w->outstanding.rbegin(); it != w->outstanding.rend(); ++it, --seq) {
+      const bool running = w->ready && it->sent && seq == begun;
       if (running) {
         const auto error = std::make_exception_ptr(BrokenProcessPool(
             "a worker process (pid " + std::to_string(w->pid) + ") died with " + how +

@@ -208,16 +208,20 @@ struct single_job final : result_sink<R> {
   std::shared_ptr<async_state<R>> state;
 };
 
-/// map_async/starmap_async: n items, one result vector (void for void tasks).
+/// map_async/starmap_async: n items, one result vector (void for void tasks). A default-
+/// constructible R is stored in place in the vector returned (no copy at the end).
 template <class R>
 struct map_job final : result_sink<R> {
   using result_type = std::conditional_t<std::is_void_v<R>, void, std::vector<R>>;
+  static constexpr bool in_place = !std::is_void_v<R> && std::is_default_constructible_v<stored_result_t<R>>;
+  using slot_type = std::conditional_t<in_place, stored_result_t<R>, std::optional<stored_result_t<R>>>;
+
   map_job(std::shared_ptr<async_state<result_type>> s, std::size_t n) : state(std::move(s)), remaining(n) {
     if constexpr (!std::is_void_v<R>) items.resize(n);
   }
   void put(std::size_t index, stored_result_t<R>&& v) override {
     if (this->finished.load()) return;
-    if constexpr (!std::is_void_v<R>) items[index].emplace(std::move(v));
+    if constexpr (!std::is_void_v<R>) items[index] = std::move(v);
     if (--remaining == 0) complete();
   }
   void error(std::size_t, std::exception_ptr e) override {
@@ -228,6 +232,8 @@ struct map_job final : result_sink<R> {
     this->finished.store(true);
     if constexpr (std::is_void_v<R>) {
       state->set_value(std::monostate{});
+    } else if constexpr (in_place) {
+      state->set_value(std::move(items));
     } else {
       std::vector<R> out;
       out.reserve(items.size());
@@ -237,7 +243,7 @@ struct map_job final : result_sink<R> {
     }
   }
   std::shared_ptr<async_state<result_type>> state;
-  std::conditional_t<std::is_void_v<R>, std::monostate, std::vector<std::optional<R>>> items;
+  std::conditional_t<std::is_void_v<R>, std::monostate, std::vector<slot_type>> items;
   std::size_t remaining;
 };
 

@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cerrno>
 #include <cstddef>
@@ -57,6 +58,7 @@
 #include "../connection.hpp"
 #include "../errors.hpp"
 #include "../serialize.hpp"
+#include "../sharedctypes.hpp"
 #include "child.hpp"
 #include "code_ref.hpp"
 #include "posix.hpp"
@@ -148,6 +150,14 @@ class frame_in {
     }
     current_ = pool_header_size + static_cast<std::size_t>(length);
     return true;
+  }
+
+  /// True when a complete frame is buffered (next() would return it without reading).
+  [[nodiscard]] bool has_frame() const noexcept {
+    if (in_.size() < pool_header_size) return false;
+    std::uint64_t length = 0;
+    for (std::size_t i = 0; i < 8; ++i) length |= static_cast<std::uint64_t>(in_.data()[i]) << (8 * i);
+    return length <= max_frame_length && in_.size() - pool_header_size >= length;
   }
 
   /// Releases the frame returned by next().
@@ -318,6 +328,8 @@ class result_builder {
   result_builder() : frame_(pool_header_size) {}
 
   void begin(std::uint32_t count) {
+    // Room for small results without regrowing (each item: a 13-byte header and its value).
+    frame_.reserve(frame_.size() + 1 + sizeof count + std::min<std::size_t>(count, 1U << 16) * 24);
     frame_.push_back(static_cast<std::byte>(pool_msg::result));
     append(&count, sizeof count);
   }
@@ -331,15 +343,13 @@ class result_builder {
         call();
         item(0, {}, {});
       } else {
-        serialize::Writer w;
-        {
-          R value = call();
-          w.save(value);
-          // Descriptors must outlive `value` (a handle closes its own): keep duplicates.
-          std::vector<unique_fd> fds;
-          for (const int fd : w.fds()) fds.push_back(dup_fd(fd, "pool result descriptor"));
-          item(0, w.bytes(), std::move(fds));
-        }
+        scratch_.clear();
+        R value = call();
+        scratch_.save(value);
+        // Descriptors must outlive `value` (a handle closes its own): keep duplicates.
+        std::vector<unique_fd> fds;
+        for (const int fd : scratch_.fds()) fds.push_back(dup_fd(fd, "pool result descriptor"));
+        item(0, scratch_.bytes(), std::move(fds));
       }
     } catch (...) {
       error(record_current_exception());
@@ -347,9 +357,9 @@ class result_builder {
   }
 
   void error(const exception_record& rec) {
-    serialize::Writer w;
-    w.save(rec);
-    item(1, w.bytes(), {});
+    scratch_.clear();
+    scratch_.save(rec);
+    item(1, scratch_.bytes(), {});
   }
 
   std::vector<std::byte>& frame() noexcept { return frame_; }
@@ -363,15 +373,24 @@ class result_builder {
   void item(std::uint8_t status, std::span<const std::byte> bytes, std::vector<unique_fd> fds) {
     const auto nfds = static_cast<std::uint32_t>(fds.size());
     const std::uint64_t length = bytes.size();
-    frame_.push_back(static_cast<std::byte>(status));
-    append(&nfds, sizeof nfds);
-    append(&length, sizeof length);
-    append(bytes.data(), bytes.size());
+    // One resize and plain copies: this runs once per item of every chunk.
+    const std::size_t at = frame_.size();
+    if (frame_.capacity() - at < item_header + bytes.size()) {
+      frame_.reserve(std::max(at + item_header + bytes.size(), 2 * frame_.capacity()));
+    }
+    frame_.resize(at + item_header + bytes.size());
+    std::byte* out = frame_.data() + at;
+    out[0] = static_cast<std::byte>(status);
+    std::memcpy(out + 1, &nfds, sizeof nfds);
+    std::memcpy(out + 1 + sizeof nfds, &length, sizeof length);
+    if (!bytes.empty()) std::memcpy(out + item_header, bytes.data(), bytes.size());
     for (auto& f : fds) fds_.push_back(std::move(f));
   }
+  static constexpr std::size_t item_header = 1 + sizeof(std::uint32_t) + sizeof(std::uint64_t);
 
   std::vector<std::byte> frame_;
   std::vector<unique_fd> fds_;
+  serialize::Writer scratch_;  // one item's value, reused
 };
 
 /// Runs one chunk: `count` calls of F with arguments Args... read from `in`.
@@ -410,8 +429,27 @@ struct pool_socket {
   int other = -1;
 };
 
-/// The worker's whole life (the target of each worker Process).
-inline void pool_worker_main(pool_socket sock, std::int64_t maxtasks) {
+/// Results of quick chunks that a worker holds back while more chunks wait in its buffer, so that
+/// a run of tiny tasks costs one send per batch instead of one per chunk. A result waits at most
+/// `max_delay`, and never while the worker waits for input.
+struct result_batch {
+  static constexpr std::chrono::microseconds max_delay{200};
+  static constexpr std::size_t max_bytes = std::size_t{1} << 18;
+
+  std::vector<std::byte> bytes;  // complete frames, headers written (no descriptors)
+  std::chrono::steady_clock::time_point since;
+
+  void flush(int fd) {
+    if (bytes.empty()) return;
+    write_all(fd, bytes.data(), bytes.size(), "pool channel");
+    bytes.clear();
+  }
+};
+
+/// The worker's whole life (the target of each worker Process). `started` counts the chunks it
+/// has begun, in shared memory: when the worker dies, the parent reads there which chunk was
+/// running (results of earlier ones may still have been in its batch).
+inline void pool_worker_main(pool_socket sock, std::int64_t maxtasks, RawValue<std::uint64_t> started) {
   // terminate() must end a worker promptly even when the program installed a SIGTERM handler
   // that a forked worker inherited.
   ::signal(SIGTERM, SIG_DFL);
@@ -420,6 +458,8 @@ inline void pool_worker_main(pool_socket sock, std::int64_t maxtasks) {
   worker_code code;
   frame_in in;
   std::int64_t done = 0;
+  std::uint64_t begun = 0;
+  result_batch batch;
   auto send_simple = [&](pool_msg m) {
     std::vector<std::byte> frame(pool_header_size);
     frame.push_back(static_cast<std::byte>(m));
@@ -428,6 +468,7 @@ inline void pool_worker_main(pool_socket sock, std::int64_t maxtasks) {
   for (;;) {
     frame_in::frame fr;
     if (!in.next(fr)) {
+      batch.flush(fd.get());  // nothing is held back while the worker waits
       // The next task usually follows within microseconds: look for it briefly before sleeping.
       const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(20);
       do {
@@ -487,6 +528,8 @@ inline void pool_worker_main(pool_socket sock, std::int64_t maxtasks) {
       case pool_msg::chunk: {
         const auto id = r.load<std::uint32_t>();
         const auto count = r.load<std::uint32_t>();
+        std::atomic_ref<std::uint64_t>(started.value()).store(++begun, std::memory_order_release);
+        const auto began = std::chrono::steady_clock::now();
         result_builder out;
         out.begin(count);
         try {
@@ -500,11 +543,26 @@ inline void pool_worker_main(pool_socket sock, std::int64_t maxtasks) {
         }
         fr = {};
         in.pop();
-        send_pool_frame(fd.get(), out.frame(), out.fds());
-        if (maxtasks > 0 && ++done >= maxtasks) return;
+        const auto now = std::chrono::steady_clock::now();
+        if (out.fds().empty() && now - began < result_batch::max_delay) {
+          std::vector<std::byte>& frame = out.frame();
+          put_pool_header(frame.data(), frame.size() - pool_header_size, 0);
+          if (batch.bytes.empty()) batch.since = began;
+          batch.bytes.insert(batch.bytes.end(), frame.begin(), frame.end());
+        } else {
+          batch.flush(fd.get());
+          send_pool_frame(fd.get(), out.frame(), out.fds());
+        }
+        const bool last = maxtasks > 0 && ++done >= maxtasks;
+        if (last || !in.has_frame() || batch.bytes.size() >= result_batch::max_bytes ||
+            now - batch.since >= result_batch::max_delay) {
+          batch.flush(fd.get());
+        }
+        if (last) return;
         continue;
       }
       case pool_msg::stop:
+        batch.flush(fd.get());
         return;
       default:
         throw ProcessError("pool worker: unexpected message " +

@@ -429,6 +429,12 @@ class Writer {
   /// The file descriptors attached so far, by index.
   [[nodiscard]] std::span<const int> fds() const noexcept { return fds_; }
 
+  /// Forgets the bytes and descriptors written so far, keeping the memory for the next message.
+  void clear() noexcept {
+    buffer_.clear();
+    fds_.clear();
+  }
+
  private:
   std::vector<std::byte> buffer_;
   std::vector<int> fds_;
