@@ -109,8 +109,9 @@ struct thread_process_registry {
   }
 };
 
-/// The dummy::Process whose thread this is (nullptr elsewhere).
-inline thread_local thread_process_state* current_thread_process = nullptr;
+/// The state of the dummy::Process whose thread this is (nullptr elsewhere): points to the
+/// thread body's own reference, which lives as long as the body runs.
+inline thread_local const std::shared_ptr<thread_process_state>* current_thread_process = nullptr;
 
 inline std::string next_thread_name() {
   static std::atomic<int> counter{0};
@@ -304,7 +305,9 @@ class Process {
     detail::thread_process_state& st = state();
     std::unique_lock lock(st.mu);
     if (!st.started) throw ProcessError("can only join a started process");
-    if (&st == detail::current_thread_process) throw ProcessError("a process cannot join itself");
+    if (detail::current_thread_process != nullptr && detail::current_thread_process->get() == &st) {
+      throw ProcessError("a process cannot join itself");
+    }
     const auto done = [&] { return st.finished; };
     if (timeout.forever()) {
       st.cv.wait(lock, done);
@@ -376,7 +379,7 @@ class Process {
       std::lock_guard lock(self->mu);
       self->ident = std::this_thread::get_id();
     }
-    detail::current_thread_process = self.get();
+    detail::current_thread_process = &self;
     int code = 0;
     try {
       object->run();
@@ -408,14 +411,7 @@ class Process {
 /// dummy::Process whose thread calls it; elsewhere a handle named after the thread ("MainThread"
 /// for the thread that is not one of ours, "Thread-N (worker)" in a dummy::Pool worker).
 [[nodiscard]] inline Process current_process() {
-  if (detail::current_thread_process != nullptr) {
-    // A handle sharing the running thread's state: the state outlives its thread's body.
-    auto& registry = detail::thread_process_registry::get();
-    std::lock_guard lock(registry.mu);
-    for (const auto& w : registry.started) {
-      if (auto st = w.lock(); st.get() == detail::current_thread_process) return Process(std::move(st));
-    }
-  }
+  if (detail::current_thread_process != nullptr) return Process(*detail::current_thread_process);
   auto st = std::make_shared<detail::thread_process_state>();
   st->name = detail::current_thread_name != nullptr ? *detail::current_thread_name : "MainThread";
   st->started = true;
