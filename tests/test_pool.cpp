@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <csignal>
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <numeric>
 #include <optional>
@@ -73,6 +74,10 @@ std::string repeat(int n, std::string s) {
   return out;
 }
 pid_t worker_pid(int) { return ::getpid(); }
+pid_t slow_worker_pid(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return ::getpid();
+}
 void nothing(int) {}
 std::string worker_name(int) { return mp::current_process().name(); }
 int g_parent_marker = 0;  // set in the parent: a forked worker sees it, a spawned one does not
@@ -533,6 +538,18 @@ TEST_CASE("Pool: results of quick tasks a dying worker held back run again, only
     CHECK_THROWS_WITH(killed.get(30s), Catch::Contains("SIGKILL"));
     for (int i = 0; i < 50; ++i) CHECK(after[static_cast<std::size_t>(i)].get(30s) == i * i);
   }
+}
+
+TEST_CASE("Pool: slow chunks after quick ones are shared out, not piled on one worker",
+          "[pool][fork]") {
+  mp::Pool pool(2);
+  // Quick calls, one at a time: they go to the same worker, which may then hold more of a job.
+  for (int i = 0; i < 5; ++i) (void)pool.apply(worker_pid, 0);
+  const auto pids = pool.map(slow_worker_pid, std::vector<int>(8, 60), 1);
+  std::map<pid_t, int> per_worker;
+  for (const pid_t p : pids) ++per_worker[p];
+  REQUIRE(per_worker.size() == 2);
+  for (const auto& [pid, n] : per_worker) CHECK(n >= 3);  // 4 and 4, give or take one
 }
 
 TEMPLATE_TEST_CASE("Pool: terminate() ends busy workers promptly", "[pool][fork][spawn][forkserver]",

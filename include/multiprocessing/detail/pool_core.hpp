@@ -172,12 +172,11 @@ class pool_core {
       check_running_locked(feeder);
       for (auto& c : chunks) submitted_.push_back(std::move(c));
       submissions_.fetch_add(1, std::memory_order_release);
-      if (sleeping_) {
-        sleeping_ = false;
-        wake = true;
-      }
+      // sleeping_ stays set until the handler wakes: a submitter that finds it set either
+      // dispatches its chunks itself or wakes the handler, so none waits behind a sleeping one.
+      wake = sleeping_;
     }
-    if (wake) wake_handler();
+    if (wake && !dispatch_directly()) wake_handler();
   }
 
   /// An imap iterator that may still submit: keeps the workers alive after close().
@@ -264,12 +263,50 @@ class pool_core {
     bool ready = false;
     bool stopping = false;
     std::size_t prefetch = slow_prefetch;
+    // The job whose chunks proved quick on this worker: only its chunks get the larger prefetch,
+    // so that the slow chunks of the next job do not pile up here behind each other.
+    std::weak_ptr<pool_job> fast_job;
   };
+
+  /// How many chunks of `job` worker `w` may hold at once.
+  [[nodiscard]] static std::size_t prefetch_for(const worker& w, const std::shared_ptr<pool_job>& job) noexcept {
+    const bool same = !w.fast_job.owner_before(job) && !job.owner_before(w.fast_job);
+    return same ? w.prefetch : slow_prefetch;
+  }
 
   void check_running_locked(bool feeder) const {
     if (!broken_.empty()) throw BrokenProcessPool(broken_);
     if (state_ == state::run || (feeder && state_ == state::close)) return;
     throw ValueError("Pool not running");
+  }
+
+  /// The handler sleeps and nothing waits before the new chunks: hand them to the workers from
+  /// this thread, sparing the handler a wake-up (it wakes anyway when the results arrive).
+  /// @returns false when the handler must do it (it is busy, or this is its own thread, or not
+  ///   everything could be written).
+  bool dispatch_directly() noexcept {
+    if (std::this_thread::get_id() == handler_id_) return false;
+    std::unique_lock io(io_mu_, std::try_to_lock);
+    if (!io.owns_lock()) return false;
+    try {
+      {
+        std::lock_guard lock(mu_);
+        if (state_ != state::run || !broken_.empty()) return false;
+        while (!submitted_.empty()) {
+          queue_.push_back(std::move(submitted_.front()));
+          submitted_.pop_front();
+        }
+      }
+      dispatch();
+      if (!queue_.empty() || !std::all_of(workers_.begin(), workers_.end(),
+                                          [](const auto& w) { return w->out.empty(); })) {
+        return false;
+      }
+      std::lock_guard lock(mu_);
+      return submitted_.empty();  // what came meanwhile is the handler's
+    } catch (...) {
+      return false;  // the handler will meet the same trouble and deal with it
+    }
   }
 
   void wake_handler() noexcept {
@@ -338,10 +375,12 @@ class pool_core {
       loop();
     } catch (const std::exception& e) {
       // A failure of the machinery itself (out of descriptors...): fail everything, never hang.
+      const std::lock_guard io(io_mu_);
       set_broken(std::string("the pool's handler thread failed: ") + e.what());
       fail_everything(std::make_exception_ptr(BrokenProcessPool(broken_copy())));
       kill_all_workers();
     } catch (...) {
+      const std::lock_guard io(io_mu_);
       set_broken("the pool's handler thread failed");
       fail_everything(std::make_exception_ptr(BrokenProcessPool(broken_copy())));
       kill_all_workers();
@@ -365,6 +404,7 @@ class pool_core {
   void loop() {
     std::vector<pollfd> fds;
     for (;;) {
+      std::unique_lock io(io_mu_);  // released while polling: see dispatch_directly()
       state st{};
       int feeders = 0;
       bool broken = false;
@@ -417,12 +457,17 @@ class pool_core {
       // A worker's answer or a new submission usually follows within microseconds: look for it
       // briefly before sleeping (each sleep costs a wake-up on both sides).
       int rc = 0;
+      io.unlock();
       const std::uint64_t seen = submissions_.load(std::memory_order_acquire);
       const auto spin_until = std::chrono::steady_clock::now() + handler_spin;
-      do {
+      for (;;) {
         rc = ::poll(fds.data(), fds.size(), 0);
-      } while (rc == 0 && submissions_.load(std::memory_order_acquire) == seen &&
-               std::chrono::steady_clock::now() < spin_until);
+        if (rc != 0 || submissions_.load(std::memory_order_acquire) != seen ||
+            std::chrono::steady_clock::now() >= spin_until) {
+          break;
+        }
+        std::this_thread::yield();  // on a busy machine, the workers get the CPU meanwhile
+      }
       if (rc == 0) {
         {
           std::lock_guard lock(mu_);
@@ -437,6 +482,7 @@ class pool_core {
         if (errno == EINTR) continue;
         throw_errno("poll pool handler");
       }
+      io.lock();
       if ((fds[0].revents & POLLIN) != 0) {
         std::uint64_t value = 0;
         [[maybe_unused]] const ssize_t n = ::read(wake_fd_.get(), &value, sizeof value);
@@ -476,7 +522,7 @@ class pool_core {
       }
       worker* best = nullptr;
       for (auto& w : workers_) {
-        if (w->stopping || w->outstanding.size() >= w->prefetch) continue;
+        if (w->stopping || w->outstanding.size() >= prefetch_for(*w, queue_.front()->job)) continue;
         if (config_.maxtasks > 0 && w->assigned >= config_.maxtasks) continue;
         if (best == nullptr || w->outstanding.size() < best->outstanding.size()) best = w.get();
       }
@@ -541,6 +587,7 @@ class pool_core {
                               took < fast_task * static_cast<long>(w.outstanding.size() + 1)
                                   ? fast_prefetch
                                   : slow_prefetch);
+        w.fast_job = c->job;
         deliver(*c, fr.payload.subspan(1), raw, w.pid);
       }
       fr = {};
@@ -701,6 +748,9 @@ class pool_core {
   std::vector<code_ref> code_refs_;
 
   std::mutex mu_;  // guards what submitting threads share with the handler
+  // Held by the handler except while it polls: guards the workers and queue_, so that a
+  // submitting thread may dispatch while the handler sleeps.
+  std::mutex io_mu_;
   std::condition_variable done_cv_;
   std::deque<chunk_ptr> submitted_;
   std::deque<std::function<void()>> posted_;

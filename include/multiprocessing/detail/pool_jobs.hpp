@@ -23,6 +23,7 @@
 #include <mutex>
 #include <optional>
 #include <stdexcept>
+#include <thread>
 #include <type_traits>
 #include <unordered_map>
 #include <utility>
@@ -144,7 +145,9 @@ struct async_state {
     // A quick task answers within microseconds: look for it briefly before sleeping.
     if (timeout.forever() || *timeout.get() > wait_spin) {
       const auto spin_until = std::chrono::steady_clock::now() + wait_spin;
+      // Yielding, so that on a busy machine the worker and the handler get the CPU meanwhile.
       while (!ready_flag.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < spin_until) {
+        std::this_thread::yield();
       }
     }
     std::unique_lock lock(mu);

@@ -41,6 +41,7 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <tuple>
 #include <type_traits>
 #include <typeinfo>
@@ -473,7 +474,10 @@ inline void pool_worker_main(pool_socket sock, std::int64_t maxtasks, RawValue<s
       const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(20);
       do {
         if (!in.read(fd.get(), false)) return;  // the parent is gone
-      } while (!in.next(fr) && std::chrono::steady_clock::now() < spin_until);
+        if (in.has_frame()) break;
+        std::this_thread::yield();  // on a busy machine, the parent's threads get the CPU meanwhile
+      } while (std::chrono::steady_clock::now() < spin_until);
+      (void)in.next(fr);
       while (fr.payload.empty() && !in.next(fr)) {
         if (!in.read(fd.get(), true)) return;
       }
