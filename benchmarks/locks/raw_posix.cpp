@@ -1,10 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The floor: what the workloads cost with bare POSIX — a robust, process-shared pthread mutex (the
 // primitive with the guarantees our Lock gives, holder death included) and a futex ping-pong.
-#include <linux/futex.h>
 #include <pthread.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,6 +15,7 @@
 #include <system_error>
 
 #include "locks.hpp"
+#include "../common/futex.hpp"
 
 namespace {
 
@@ -47,23 +46,8 @@ void lock(Shared* s) {
   if (pthread_mutex_lock(&s->mutex) == EOWNERDEAD) pthread_mutex_consistent(&s->mutex);
 }
 
-void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t value) {
-  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT, value, nullptr, nullptr, 0);
-}
-
-void futex_wake(std::atomic<std::uint32_t>& word) {
-  ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE, 1, nullptr, nullptr, 0);
-}
-
-/// Waits until `word` holds `value` (futex sleep, no spinning: the same rules as an Event wait).
-void await(std::atomic<std::uint32_t>& word, std::uint32_t value) {
-  for (std::uint32_t seen = word.load(); seen != value; seen = word.load()) futex_wait(word, seen);
-}
-
-void set(std::atomic<std::uint32_t>& word, std::uint32_t value) {
-  word.store(value);
-  futex_wake(word);
-}
+using bench::futex::await;
+using bench::futex::set;
 
 pid_t fork_or_throw() {
   const pid_t pid = ::fork();

@@ -31,6 +31,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -101,6 +102,8 @@ struct future_core {
   std::exception_ptr failure;  // the call's exception, once finished
   std::vector<std::function<void()>> callbacks;  // done-callbacks not yet run
   std::vector<std::shared_ptr<completion_waiter>> waiters;
+  std::atomic<bool> done_flag{false};  // the phase is final; readable without the lock
+  static constexpr std::chrono::microseconds wait_spin{20};
 
   [[nodiscard]] bool done_locked() const noexcept {
     return phase == future_phase::cancelled || phase == future_phase::finished;
@@ -133,6 +136,14 @@ struct future_core {
 
   /// Waits until done or `timeout` passes. @returns whether done.
   bool wait(Timeout timeout) const {
+    // A quick call answers within microseconds: look for it briefly (yielding the CPU to the
+    // pool's threads) before sleeping, as AsyncResult does.
+    if (timeout.forever() || *timeout.get() > wait_spin) {
+      const auto spin_until = std::chrono::steady_clock::now() + wait_spin;
+      while (!done_flag.load(std::memory_order_acquire) && std::chrono::steady_clock::now() < spin_until) {
+        std::this_thread::yield();
+      }
+    }
     std::unique_lock lock(mu);
     const auto done = [&] { return done_locked(); };
     if (timeout.forever()) {
@@ -148,6 +159,7 @@ struct future_core {
     std::vector<std::shared_ptr<completion_waiter>> wake;
     {
       std::lock_guard lock(mu);
+      done_flag.store(true, std::memory_order_release);
       run.swap(callbacks);
       wake.swap(waiters);
     }
