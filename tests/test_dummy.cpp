@@ -21,6 +21,7 @@
 
 namespace mp = multiprocessing;
 using namespace std::chrono_literals;
+using test_support::counting;
 using test_support::elapsed_since;
 
 namespace {
@@ -28,28 +29,6 @@ namespace {
 struct Failure : std::runtime_error {
   explicit Failure(int c) : std::runtime_error("failure " + std::to_string(c)), code(c) {}
   int code;
-};
-
-/// first, first + 1, ... forever: an unbounded input range.
-struct naturals {
-  struct iterator {
-    using value_type = int;
-    using difference_type = std::ptrdiff_t;
-    int at = 0;
-    int operator*() const { return at; }
-    iterator& operator++() {
-      ++at;
-      return *this;
-    }
-    iterator operator++(int) {
-      iterator old = *this;
-      ++at;
-      return old;
-    }
-    bool operator==(const iterator&) const = default;
-  };
-  [[nodiscard]] iterator begin() const { return {}; }
-  [[nodiscard]] std::unreachable_sentinel_t end() const { return {}; }
 };
 
 }  // namespace
@@ -160,7 +139,7 @@ TEST_CASE("dummy::Pool: imap over an infinite range takes the first 1000 lazily"
   std::atomic<int> started{0};
   int taken = 0;
   long sum = 0;
-  for (int y : pool.imap([&started](int x) { ++started; return x; }, naturals{})) {
+  for (int y : pool.imap([&started](int x) { ++started; return x; }, counting(0))) {
     sum += y;
     if (++taken == 1000) break;
   }

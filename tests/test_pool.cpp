@@ -31,41 +31,12 @@
 
 namespace mp = multiprocessing;
 using namespace std::chrono_literals;
+using test_support::counting;
 using test_support::elapsed_since;
 
 #define MP_ALL_CONTEXTS mp::ForkContext, mp::SpawnContext, mp::ForkServerContext
 
 namespace {
-
-/// first, first + 1, ... up to `last` (forever without one). The tests use it rather than
-/// std::views::iota, which clang before 16 cannot compile with libstdc++ 12.
-struct counting {
-  struct sentinel {
-    std::optional<int> last;
-  };
-  struct iterator {
-    using value_type = int;
-    using difference_type = std::ptrdiff_t;
-    int at = 0;
-    int operator*() const { return at; }
-    iterator& operator++() {
-      ++at;
-      return *this;
-    }
-    iterator operator++(int) {
-      iterator old = *this;
-      ++at;
-      return old;
-    }
-    bool operator==(const iterator&) const = default;
-    friend bool operator==(const iterator& it, const sentinel& s) { return s.last && it.at >= *s.last; }
-  };
-  explicit counting(int from, std::optional<int> to = std::nullopt) : first(from), last(to) {}
-  [[nodiscard]] iterator begin() const { return {first}; }
-  [[nodiscard]] sentinel end() const { return {last}; }
-  int first;
-  std::optional<int> last;
-};
 
 int square(int x) { return x * x; }
 std::string repeat(int n, std::string s) {

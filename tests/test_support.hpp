@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -32,6 +33,36 @@ namespace test_support {
 inline std::chrono::steady_clock::duration elapsed_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::steady_clock::now() - t0;
 }
+
+/// first, first + 1, ... up to `last` (forever without one). The tests use it rather than
+/// std::views::iota, which clang before 16 cannot compile with libstdc++ 12.
+struct counting {
+  struct sentinel {
+    std::optional<int> last;
+  };
+  struct iterator {
+    using value_type = int;
+    using difference_type = std::ptrdiff_t;
+    int at = 0;
+    int operator*() const { return at; }
+    iterator& operator++() {
+      ++at;
+      return *this;
+    }
+    iterator operator++(int) {
+      iterator old = *this;
+      ++at;
+      return old;
+    }
+    bool operator==(const iterator&) const = default;
+    friend bool operator==(const iterator& it, const sentinel& s) { return s.last && it.at >= *s.last; }
+  };
+  explicit counting(int from, std::optional<int> to = std::nullopt) : first(from), last(to) {}
+  [[nodiscard]] iterator begin() const { return {first}; }
+  [[nodiscard]] sentinel end() const { return {last}; }
+  int first;
+  std::optional<int> last;
+};
 
 /// A fresh directory under $TMPDIR, removed with everything in it at scope exit.
 class temp_dir {

@@ -927,51 +927,50 @@ void use_everything(mp::Lock l, mp::RLock r, mp::BoundedSemaphore s, mp::Conditi
   out[0] = b.wait(30s) + 1;
 }
 
-TEMPLATE_TEST_CASE("synchronize: every handle crosses every start method",
-                   "[synchronize][fork][spawn][forkserver]", mp::ForkContext, mp::SpawnContext,
-                   mp::ForkServerContext) {
+/// One handle of every kind for use_everything, and what it must have done with them.
+struct every_handle {
+  every_handle() { g_action_ints = out; }
   mp::Lock l;
   mp::RLock r;
-  mp::BoundedSemaphore s(1);
+  mp::BoundedSemaphore s{1};
   mp::Condition c;
   mp::Event e;
   SharedInts out;
-  g_action_ints = out;
-  mp::Barrier b(2, [] { ++(*g_action_ints)[15]; });  // a captureless lambda crosses exec
+  mp::Barrier b{2, [] { ++(*g_action_ints)[15]; }};  // a captureless lambda crosses exec
+
+  void check_used() const {
+    CHECK(e.is_set());
+    CHECK(s.get_value() == 0);
+    CHECK(out[0] >= 1);
+    CHECK(out[15] == 1);
+  }
+};
+
+TEMPLATE_TEST_CASE("synchronize: every handle crosses every start method",
+                   "[synchronize][fork][spawn][forkserver]", mp::ForkContext, mp::SpawnContext,
+                   mp::ForkServerContext) {
+  every_handle h;
   TestType ctx;
-  auto p = ctx.Process(&use_everything, l, r, s, c, e, b, out);
+  auto p = ctx.Process(&use_everything, h.l, h.r, h.s, h.c, h.e, h.b, h.out);
   p.start();
-  CHECK(b.wait(30s) >= 0);
+  CHECK(h.b.wait(30s) >= 0);
   CHECK(p.join(30s));
   CHECK(p.exitcode() == 0);
-  CHECK(e.is_set());
-  CHECK(s.get_value() == 0);
-  CHECK(out[0] >= 1);
-  CHECK(out[15] == 1);
+  h.check_used();
 }
 
 TEMPLATE_TEST_CASE("synchronize: every handle crosses into a Pool task",
                    "[synchronize][pool][fork][spawn][forkserver]", mp::ForkContext,
                    mp::SpawnContext, mp::ForkServerContext) {
-  mp::Lock l;
-  mp::RLock r;
-  mp::BoundedSemaphore s(1);
-  mp::Condition c;
-  mp::Event e;
-  SharedInts out;
-  g_action_ints = out;
-  mp::Barrier b(2, [] { ++(*g_action_ints)[15]; });
+  every_handle h;
   TestType ctx;
   auto pool = ctx.Pool(1);
-  auto task = pool.apply_async(&use_everything, l, r, s, c, e, b, out);
-  CHECK(b.wait(30s) >= 0);  // the task is the other party
+  auto task = pool.apply_async(&use_everything, h.l, h.r, h.s, h.c, h.e, h.b, h.out);
+  CHECK(h.b.wait(30s) >= 0);  // the task is the other party
   task.get(30s);
-  CHECK(e.is_set());
-  CHECK(s.get_value() == 0);
-  CHECK(out[0] >= 1);
-  CHECK(out[15] == 1);
-  CHECK(l.acquire(false));  // released by the task
-  l.release();
+  h.check_used();
+  CHECK(h.l.acquire(false));  // released by the task
+  h.l.release();
   pool.close();
   CHECK(pool.join(30s));
 }

@@ -444,26 +444,13 @@ namespace multiprocessing::detail {
 
 inline std::shared_ptr<thread_pool_core> thread_pool_backend::make_core(dummy::PoolOptions options,
                                                                        thread_pool_config base) {
-  const int processes = options.processes.value_or(cpu_count());
-  if (processes < 1) throw ValueError("Number of processes must be at least 1");
-  if (options.maxtasksperchild && *options.maxtasksperchild < 1) {
-    throw ValueError("maxtasksperchild must be a positive int or None");
-  }
+  thread_pool_config config = std::move(base);
+  std::tie(config.processes, config.maxtasks) = checked_pool_size(options, cpu_count());
   const dummy::PoolInitializer& init = options.initializer;
   const dummy::PoolInitArgs& initargs = options.initargs;
-  thread_pool_config config = std::move(base);
-  if (init) {
-    if (*init.params_ != initargs.values_.type()) {
-      throw TypeError("Pool: initargs " + initargs.types_name_ +
-                      " do not match the initializer's parameters " + init.params_name_ +
-                      " (after decay; pass mp::args(...) of exactly those types)");
-    }
-    config.initializer = [call = init.call_, values = initargs.values_]() mutable { call(values); };
-  } else if (!initargs.empty_) {
-    throw ValueError("Pool: initargs given without an initializer");
-  }
-  config.processes = processes;
-  config.maxtasks = options.maxtasksperchild.value_or(0);
+  check_initargs(static_cast<bool>(init), !initargs.empty_,
+                 init && *init.params_ == initargs.values_.type(), initargs.types_name_, init.params_name_);
+  if (init) config.initializer = [call = init.call_, values = initargs.values_]() mutable { call(values); };
   auto core = std::make_shared<thread_pool_core>(std::move(config));
   core->start();
   return core;

@@ -792,15 +792,8 @@ auto cut_chunks(const Maker& maker, const std::shared_ptr<Job>& job, Items& item
 
 inline std::shared_ptr<pool_core> make_process_pool_core(pool_config config, const PoolInitializer& init,
                                                          const PoolInitArgs& initargs, const Context& ctx) {
-  if (init) {
-    if (init.fingerprint_ != initargs.fingerprint_) {
-      throw TypeError("Pool: initargs " + initargs.types_name_ +
-                      " do not match the initializer's parameters " + init.params_name_ +
-                      " (after decay; pass mp::args(...) of exactly those types)");
-    }
-  } else if (!initargs.bytes_.empty()) {
-    throw ValueError("Pool: initargs given without an initializer");
-  }
+  check_initargs(static_cast<bool>(init), !initargs.bytes_.empty(),
+                 init.fingerprint_ == initargs.fingerprint_, initargs.types_name_, init.params_name_);
   auto core = std::make_shared<pool_core>(ctx, std::move(config));
   // Encoded here, now that the code table exists.
   if (init) {
@@ -831,14 +824,8 @@ inline std::shared_ptr<pool_core> process_pool_backend::make_core(PoolOptions op
 
 inline std::shared_ptr<pool_core> process_pool_backend::make_core(PoolOptions options, const Context& ctx,
                                                                  std::size_t max_prefetch) {
-  const int processes = options.processes.value_or(cpu_count());
-  if (processes < 1) throw ValueError("Number of processes must be at least 1");
-  if (options.maxtasksperchild && *options.maxtasksperchild < 1) {
-    throw ValueError("maxtasksperchild must be a positive int or None");
-  }
   pool_config config;
-  config.processes = processes;
-  config.maxtasks = options.maxtasksperchild.value_or(0);
+  std::tie(config.processes, config.maxtasks) = checked_pool_size(options, cpu_count());
   config.max_prefetch = std::max<std::size_t>(1, max_prefetch);
   return make_process_pool_core(std::move(config), options.initializer, options.initargs, ctx);
 }

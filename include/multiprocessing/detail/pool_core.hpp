@@ -105,11 +105,7 @@ class pool_core {
   }
   pool_core(const pool_core&) = delete;
   pool_core& operator=(const pool_core&) = delete;
-  ~pool_core() {
-    // A handler that still runs here belongs to another process (a fork of the creator): it does
-    // not exist in this one, and must not be joined or detached.
-    if (handler_ && handler_->joinable()) (void)handler_.release();
-  }
+  ~pool_core() = default;  // handler_ leaves a forked copy's handler alone
 
   [[nodiscard]] int processes() const noexcept { return config_.processes; }
   [[nodiscard]] pid_t creator() const noexcept { return creator_; }
@@ -123,8 +119,7 @@ class pool_core {
       kill_all_workers();
       throw;
     }
-    handler_ = std::make_unique<std::thread>([this] { run(); });
-    handler_id_ = handler_->get_id();  // set before any other thread can reach the pool
+    handler_.start([this] { run(); });
   }
 
   /// Sets the message that runs the initializer in each new worker (before start()).
@@ -219,21 +214,10 @@ class pool_core {
 
   /// Waits for the handler thread to finish (all workers gone). @returns false on timeout.
   bool join_handler(Timeout timeout) {
-    if (handler_ && std::this_thread::get_id() == handler_id_) {
+    if (handler_.is_current()) {
       throw ProcessError("a Pool cannot be joined or terminated from its own callback");
     }
-    std::unique_lock lock(mu_);
-    const auto done = [&] { return handler_done_; };
-    if (!handler_) return true;
-    if (timeout.forever()) {
-      done_cv_.wait(lock, done);
-    } else if (!done_cv_.wait_for(lock, *timeout.get(), done)) {
-      return false;
-    }
-    lock.unlock();
-    std::lock_guard join_lock(join_mu_);
-    if (handler_ && handler_->joinable()) handler_->join();
-    return true;
+    return handler_.join(timeout);
   }
 
  private:
@@ -285,7 +269,7 @@ class pool_core {
   /// @returns false when the handler must do it (it is busy, or this is its own thread, or not
   ///   everything could be written).
   bool dispatch_directly() noexcept {
-    if (std::this_thread::get_id() == handler_id_) return false;
+    if (handler_.is_current()) return false;
     std::unique_lock io(io_mu_, std::try_to_lock);
     if (!io.owns_lock()) return false;
     try {
@@ -385,11 +369,7 @@ class pool_core {
       fail_everything(std::make_exception_ptr(BrokenProcessPool(broken_copy())));
       kill_all_workers();
     }
-    {
-      std::lock_guard lock(mu_);
-      handler_done_ = true;
-    }
-    done_cv_.notify_all();
+    handler_.finished();
   }
 
   void set_broken(const std::string& reason) {
@@ -751,7 +731,6 @@ class pool_core {
   // Held by the handler except while it polls: guards the workers and queue_, so that a
   // submitting thread may dispatch while the handler sleeps.
   std::mutex io_mu_;
-  std::condition_variable done_cv_;
   std::deque<chunk_ptr> submitted_;
   std::deque<std::function<void()>> posted_;
   state state_ = state::run;
@@ -760,12 +739,9 @@ class pool_core {
   bool sleeping_ = false;
   std::atomic<std::uint64_t> submissions_{0};  // lets the spinning handler see new work
   static constexpr std::chrono::microseconds handler_spin{30};
-  bool handler_done_ = false;
 
   unique_fd wake_fd_;
-  std::mutex join_mu_;
-  std::unique_ptr<std::thread> handler_;
-  std::thread::id handler_id_;
+  handler_thread handler_;
 
   // The handler thread's own.
   std::vector<std::unique_ptr<worker>> workers_;

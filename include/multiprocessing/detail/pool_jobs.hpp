@@ -16,13 +16,16 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <deque>
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <memory>
 #include <optional>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <type_traits>
 #include <unordered_map>
@@ -30,6 +33,7 @@
 #include <variant>
 #include <vector>
 
+#include "../errors.hpp"
 #include "../timeout.hpp"
 #include "remote_exception.hpp"
 
@@ -56,6 +60,91 @@ inline void report_callback_exception(const char* which) noexcept {
                rec.what.empty() ? "" : ": ", rec.what.c_str());
   std::fflush(stderr);
 }
+
+/// The worker count and tasks per worker (0: unlimited) of a Pool's options (mp::PoolOptions or
+/// dummy::PoolOptions), checked as Python's Pool checks them. `cpus` is the default count.
+/// @throws ValueError when processes < 1 or maxtasksperchild < 1.
+template <class Options>
+std::pair<int, std::int64_t> checked_pool_size(const Options& options, int cpus) {
+  const int processes = options.processes.value_or(cpus);
+  if (processes < 1) throw ValueError("Number of processes must be at least 1");
+  if (options.maxtasksperchild && *options.maxtasksperchild < 1) {
+    throw ValueError("maxtasksperchild must be a positive int or None");
+  }
+  return {processes, options.maxtasksperchild.value_or(0)};
+}
+
+/// Checks a Pool's initargs against its initializer, for both backends: `matches` tells whether
+/// the initargs' types are the initializer's parameters (after decay).
+/// @throws TypeError naming both when they differ; ValueError for initargs without an initializer.
+inline void check_initargs(bool has_initializer, bool has_initargs, bool matches,
+                           const std::string& initargs_types, const std::string& parameter_types) {
+  if (has_initializer && !matches) {
+    throw TypeError("Pool: initargs " + initargs_types + " do not match the initializer's parameters " +
+                    parameter_types + " (after decay; pass mp::args(...) of exactly those types)");
+  }
+  if (!has_initializer && has_initargs) throw ValueError("Pool: initargs given without an initializer");
+}
+
+/// A pool's result-handler thread, as both backends start, end and join it. The handler calls
+/// finished() as its last act; join() waits for that (or the timeout), then joins the thread once
+/// whichever thread asks.
+class handler_thread {
+ public:
+  handler_thread() = default;
+  handler_thread(const handler_thread&) = delete;
+  handler_thread& operator=(const handler_thread&) = delete;
+  /// A copy of the pool inherited by fork: its handler does not exist in this process and must
+  /// be neither joined nor detached.
+  ~handler_thread() {
+    if (thread_ && thread_->joinable()) (void)thread_.release();
+  }
+
+  /// Starts the thread (before any other thread can reach the pool). @throws std::system_error.
+  template <class Body>
+  void start(Body&& body) {
+    thread_ = std::make_unique<std::thread>(std::forward<Body>(body));
+    id_ = thread_->get_id();
+  }
+
+  /// True in the handler thread itself.
+  [[nodiscard]] bool is_current() const noexcept { return thread_ && std::this_thread::get_id() == id_; }
+
+  /// Called by the handler as its last act.
+  void finished() noexcept {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+  }
+
+  /// Waits until the handler has finished, then joins it. True at once when it never started.
+  /// @returns false when `timeout` passed first.
+  bool join(Timeout timeout) {
+    if (!thread_) return true;
+    {
+      std::unique_lock lock(mu_);
+      const auto done = [&] { return done_; };
+      if (timeout.forever()) {
+        cv_.wait(lock, done);
+      } else if (!cv_.wait_for(lock, *timeout.get(), done)) {
+        return false;
+      }
+    }
+    std::lock_guard join_lock(join_mu_);
+    if (thread_->joinable()) thread_->join();
+    return true;
+  }
+
+ private:
+  std::unique_ptr<std::thread> thread_;
+  std::thread::id id_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::mutex join_mu_;  // one std::thread::join at a time
+};
 
 /// Receives the outcomes of one submission's items.
 struct pool_job {

@@ -199,8 +199,7 @@ class thread_pool_core {
     if (creator_ != ::getpid()) {
       // A copy inherited by fork: its threads do not exist in this process.
       for (auto& w : workers_) (void)w.release();
-      (void)handler_.release();
-      return;
+      return;  // handler_ leaves its thread alone too
     }
     try {
       terminate();
@@ -217,7 +216,7 @@ class thread_pool_core {
     std::unique_lock lock(mu_);
     try {
       for (int i = 0; i < config_.processes; ++i) start_worker_locked();
-      handler_ = std::make_unique<std::thread>([this] { handler_main(); });
+      handler_.start([this] { handler_main(); });
     } catch (...) {
       state_ = state::terminate;
       work_cv_.notify_all();
@@ -225,7 +224,6 @@ class thread_pool_core {
       started.swap(workers_);
       lock.unlock();
       for (auto& w : started) w->thread.join();
-      handler_done_ = true;
       throw;
     }
   }
@@ -308,17 +306,7 @@ class thread_pool_core {
     if (current_pool == this) {
       throw ProcessError("a pool cannot be joined or terminated from its own callback or task");
     }
-    std::unique_lock lock(mu_);
-    const auto done = [&] { return handler_done_; };
-    if (timeout.forever()) {
-      done_cv_.wait(lock, done);
-    } else if (!done_cv_.wait_for(lock, *timeout.get(), done)) {
-      return false;
-    }
-    lock.unlock();
-    std::lock_guard join_lock(join_mu_);
-    if (handler_ && handler_->joinable()) handler_->join();
-    return true;
+    return handler_.join(timeout);
   }
 
  private:
@@ -467,10 +455,9 @@ class thread_pool_core {
       }
       if (workers_.empty() && state_ != state::run && finished_.empty() && posted_.empty()) break;
     }
-    handler_done_ = true;
     lock.unlock();
-    done_cv_.notify_all();
     current_pool = nullptr;
+    handler_.finished();
   }
 
   /// Fails every queued chunk and every running one not yet delivered with `error`; outcomes
@@ -514,7 +501,6 @@ class thread_pool_core {
   std::mutex mu_;
   std::condition_variable work_cv_;     // workers wait for chunks
   std::condition_variable handler_cv_;  // the handler waits for outcomes, posts and exits
-  std::condition_variable done_cv_;     // join_handler waits for the handler's end
   std::deque<chunk_ptr> queue_;
   std::vector<thread_chunk*> running_;
   std::deque<chunk_ptr> finished_;
@@ -524,12 +510,10 @@ class thread_pool_core {
   std::string broken_;
   int feeders_ = 0;
   int worker_counter_ = 0;
-  bool handler_done_ = false;
 
   std::mutex deliver_mu_;  // one delivery (callbacks) at a time; guards discard_ and delivered
   bool discard_ = false;   // terminated or broken: outcomes arriving now are dropped
-  std::mutex join_mu_;
-  std::unique_ptr<std::thread> handler_;
+  handler_thread handler_;
 };
 
 /// How the front ends reach the thread backend.
