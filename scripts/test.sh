@@ -16,6 +16,7 @@ bash scripts/setup.sh || exit 1
 passed=0
 failed=0
 broken=()  # builds that did not configure or compile
+failures=()  # "<build dir>: <test name>" for every failed test, repeated in the summary
 
 # run_suite <build dir> <ctest label-exclude regex or ""> <cmake args...>
 run_suite() {
@@ -43,6 +44,11 @@ run_suite() {
   elif ! grep -q 'No tests were found' "$log"; then
     broken+=("$dir (ctest did not report a summary)")
   fi
+  # ctest lists them as "  17 - name (Failed)" under "The following tests FAILED:".
+  local line
+  while IFS= read -r line; do
+    failures+=("$dir: $line")
+  done < <(sed -n '/^The following tests FAILED:/,/^$/{/^[[:space:]]*[0-9]* - /{s/^[[:space:]]*//;p}}' "$log")
 }
 
 if [[ ${CI:-} == true || ${MP_SLOW:-} == 1 ]]; then
@@ -68,6 +74,11 @@ export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1}
 run_suite build-tsan "slow|consumers|compile_fail|spawn|example|benchmark" -DCMAKE_BUILD_TYPE=Debug \
   -DMP_SANITIZE=thread -DMP_BUILD_BENCHMARKS=OFF -DMP_BUILD_EXAMPLES=OFF
 
+# Repeated here so that the end of a long log names what failed; the output of each failed
+# test is in that build's ctest.log (ctest --output-on-failure).
+for what in "${failures[@]}"; do
+  echo "FAILED TEST: $what"
+done
 for what in "${broken[@]}"; do
   echo "FAILED: $what"
 done
