@@ -13,6 +13,7 @@
 #include "multiprocessing/dummy.hpp"
 #include "multiprocessing/errors.hpp"
 #include "multiprocessing/futures.hpp"
+#include "multiprocessing/managers.hpp"
 #include "multiprocessing/pool.hpp"
 #include "multiprocessing/process.hpp"
 #include "multiprocessing/progress.hpp"

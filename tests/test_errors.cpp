@@ -1,19 +1,20 @@
 // SPDX-License-Identifier: MIT
 // Tests for multiprocessing/errors.hpp: the hierarchy mirrors Python's.
-#include <catch2/catch.hpp>
-#include <multiprocessing/errors.hpp>
-
 #include <type_traits>
+
+#include <catch2/catch.hpp>
+
+#include <multiprocessing/errors.hpp>
 
 namespace mp = multiprocessing;
 
 TEMPLATE_TEST_CASE("errors: every exception derives from mp::Error and std::runtime_error",
                    "[errors]", mp::ProcessError, mp::BufferTooShort, mp::AuthenticationError,
                    mp::TimeoutError, mp::Empty, mp::Full, mp::BrokenBarrierError, mp::EOFError,
-                   mp::ValueError, mp::TypeError, mp::KeyError, mp::AttributeError, mp::OSError,
-                   mp::FileExistsError, mp::FileNotFoundError, mp::SerializationError,
-                   mp::RemoteError, mp::BrokenExecutor, mp::BrokenProcessPool,
-                   mp::BrokenThreadPool, mp::CancelledError) {
+                   mp::ValueError, mp::TypeError, mp::KeyError, mp::IndexError, mp::AttributeError,
+                   mp::OSError, mp::FileExistsError, mp::FileNotFoundError, mp::SerializationError,
+                   mp::RemoteError, mp::BrokenExecutor, mp::BrokenProcessPool, mp::BrokenThreadPool,
+                   mp::CancelledError) {
   STATIC_REQUIRE(std::is_base_of_v<mp::Error, TestType>);
   STATIC_REQUIRE(std::is_base_of_v<std::runtime_error, TestType>);
 }

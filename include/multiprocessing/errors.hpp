@@ -96,6 +96,12 @@ class KeyError : public Error {
   using Error::Error;
 };
 
+/// Python: IndexError (a manager list's index out of range, pop from an empty list).
+class IndexError : public Error {
+ public:
+  using Error::Error;
+};
+
 /// Python: AttributeError.
 class AttributeError : public Error {
  public:

@@ -50,7 +50,7 @@ using known_exceptions = exception_list<
     std::bad_array_new_length, Error, ProcessError, BufferTooShort, AuthenticationError,
     TimeoutError, Empty, Full, BrokenBarrierError, EOFError, ValueError, TypeError, KeyError,
     AttributeError, OSError, FileExistsError, FileNotFoundError, SerializationError, RemoteError,
-    BrokenProcessPool, CancelledError, BrokenExecutor, BrokenThreadPool>;
+    BrokenProcessPool, CancelledError, BrokenExecutor, BrokenThreadPool, IndexError>;
 
 template <class... E>
 std::uint16_t exception_kind(const std::type_info& type, exception_list<E...>) noexcept {

@@ -1,0 +1,903 @@
+// SPDX-License-Identifier: MIT
+// multiprocessing/managers.hpp
+//
+// Python: multiprocessing.managers. A Manager holds containers (dict, list, Namespace, Value,
+// Array) that every process can use through proxies, and hands out the library's process-shared
+// Queue, Lock, Event, ... objects.
+//
+//   mp::Manager mgr;
+//   auto d = mgr.dict<std::string, int>();
+//   mp::Process p([](auto d) { d.set("x", 1); }, d);   // a proxy is a handle: pass it anywhere
+//
+// How it differs from Python, and why:
+//   * No server process. The containers live in one shared memory store (memfd) that each process
+//     holding a proxy maps; a proxy operation takes the store's robust lock and applies itself
+//     (detail/manager_heap.hpp), which is 50-100x faster than Python's socket round trip. Each
+//     operation is atomic, also against a process SIGKILLed in its middle: the next operation
+//     finishes or rolls back the dead one's (the store's recoveries() counts them).
+//   * Queue(), Lock(), Event(), ... return the library's process-shared objects themselves
+//     (mp::Queue<T>, mp::Lock, ...): they already are handles that work in every process.
+//   * Keys compare by their encoding: two keys are the same key when they serialize to the same
+//     bytes. For strings, integers, enums, tuples, vectors and ordered maps of those this is
+//     ordinary equality; floating-point keys distinguish 0.0 from -0.0, and unordered containers
+//     as keys are not supported.
+//   * Values that carry file descriptors (queues, locks, pipes) cannot be stored in containers
+//     (TypeError); pass them to processes directly.
+//   * A container's memory is returned when the Manager shuts down, not when its last proxy is
+//     dropped (clear() returns what it held at once).
+//   * After shutdown(), or once the Manager's process has died, proxies throw ProcessError.
+#pragma once
+
+#include <algorithm>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <ranges>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "detail/manager_heap.hpp"
+#include "detail/manager_objects.hpp"
+#include "errors.hpp"
+#include "queues.hpp"
+#include "serialize.hpp"
+#include "synchronize.hpp"
+
+namespace multiprocessing {
+
+class Manager;
+
+/// Options of a Manager.
+struct ManagerOptions {
+  /// Bytes the store may grow to. Reserved as address space only: memory is taken as the
+  /// containers grow, and an operation that would pass the capacity throws OSError.
+  std::uint64_t capacity = std::uint64_t{64} << 30;
+};
+
+namespace managers {
+
+namespace detail {
+namespace mgr = multiprocessing::detail::mgr;
+
+/// The encoding of `value` (no fingerprint: the container records its types).
+template <class T>
+[[nodiscard]] std::vector<std::byte> encode(const T& value, const char* where) {
+  serialize::Writer w;
+  w.save(value);
+  if (!w.fds().empty()) {
+    throw TypeError(std::string(where) + ": a " + serialize::detail::type_name<T>() +
+                    " carries file descriptors (a queue, lock or pipe) and cannot be stored in a "
+                    "Manager's container; pass it to the processes directly");
+  }
+  return std::move(w).take();
+}
+
+template <class T>
+[[nodiscard]] T decode(std::span<const std::byte> bytes) {
+  serialize::Reader r(bytes);
+  T value = r.load<T>();
+  if (r.remaining() != 0) {
+    throw SerializationError("a Manager's stored " + serialize::detail::type_name<T>() + " has " +
+                             std::to_string(r.remaining()) + " bytes left over");
+  }
+  return value;
+}
+
+/// Python's repr of a key in a KeyError, for the types that have an obvious one.
+template <class K>
+[[nodiscard]] std::string repr(const K& key) {
+  if constexpr (std::is_convertible_v<const K&, std::string_view>) {
+    return "'" + std::string(std::string_view(key)) + "'";
+  } else if constexpr (std::is_same_v<K, bool>) {
+    return key ? "True" : "False";
+  } else if constexpr (std::is_arithmetic_v<K>) {
+    return std::to_string(key);
+  } else {
+    return "a key of type " + serialize::detail::type_name<K>();
+  }
+}
+
+/// What every proxy holds: the store and the object's offset in it.
+class proxy_base {
+ public:
+  /// Operations finished or rolled back after their process died, over the whole store.
+  [[nodiscard]] std::uint64_t recoveries() const {
+    mgr::txn t = open("recoveries");
+    return t.read(mgr::meta_at(mgr::meta_recoveries));
+  }
+
+  /// Two proxies are equal when they refer to the same object of the same store.
+  [[nodiscard]] friend bool operator==(const proxy_base& a, const proxy_base& b) noexcept {
+    return a.heap_ == b.heap_ && a.obj_ == b.obj_;
+  }
+
+ protected:
+  proxy_base() = default;
+  proxy_base(std::shared_ptr<mgr::heap> h, mgr::offset obj) : heap_(std::move(h)), obj_(obj) {}
+
+  /// Starts an operation named `what` (for errors): checks the Manager is open, takes the lock.
+  [[nodiscard]] mgr::txn open(const char* what) const {
+    if (!heap_) throw ValueError(std::string(what) + ": the proxy refers to no Manager object");
+    heap_->check_open(what);
+    return mgr::txn(*heap_);
+  }
+
+  [[nodiscard]] const mgr::heap& store() const noexcept { return *heap_; }
+  [[nodiscard]] mgr::offset object() const noexcept { return obj_; }
+
+  void save_ref(serialize::Writer& out) const {
+    if (!heap_) throw SerializationError("cannot send a proxy that refers to no Manager object");
+    heap_->save(out);
+    out.save(obj_);
+  }
+
+  /// Maps the store another process saved and checks that the object is what the proxy expects.
+  [[nodiscard]] static std::pair<std::shared_ptr<mgr::heap>, mgr::offset> load_ref(
+      serialize::Reader& in, mgr::kind k, std::uint64_t key_fp, std::uint64_t value_fp,
+      const std::string& proxy) {
+    auto h = mgr::heap::load_from(in);
+    const auto obj = in.load<mgr::offset>();
+    if (auto why = mgr::check_object(*h, obj, k, key_fp, value_fp)) {
+      throw TypeError("cannot load " + proxy + ": " + *why);
+    }
+    return {std::move(h), obj};
+  }
+
+ private:
+  std::shared_ptr<mgr::heap> heap_;
+  mgr::offset obj_ = 0;
+};
+
+template <class R>
+concept pair_range = std::ranges::input_range<R> && requires(std::ranges::range_reference_t<R> p) {
+  p.first;
+  p.second;
+};
+
+}  // namespace detail
+
+// --- DictProxy
+// -------------------------------------------------------------------------------------
+
+/// Python: DictProxy, what Manager().dict() returns. Every operation is atomic; iteration-like
+/// calls (keys, values, items, copy) return snapshots in insertion order.
+template <class K, class V>
+class DictProxy : public detail::proxy_base {
+  using ops = detail::mgr::dict_ops;
+
+ public:
+  using key_type = K;
+  using mapped_type = V;
+
+  DictProxy() = default;  // refers to nothing; operations throw ValueError
+
+  /// d[k] = v
+  void set(const K& key, const V& value) {
+    const auto kb = detail::encode(key, "dict.set");
+    const auto vb = detail::encode(value, "dict.set");
+    auto t = open("dict.set");
+    ops(t, object()).set(kb, vb);
+    t.commit();
+  }
+
+  /// d[k]
+  /// @throws KeyError when `key` is absent.
+  [[nodiscard]] V get(const K& key) const {
+    const auto kb = detail::encode(key, "dict.get");
+    auto t = open("dict.get");
+    if (const auto v = ops(t, object()).find(kb)) return detail::decode<V>(bytes_at(store(), *v));
+    throw KeyError(detail::repr(key));
+  }
+
+  /// d.get(k, default)
+  [[nodiscard]] V get(const K& key, V default_value) const {
+    const auto kb = detail::encode(key, "dict.get");
+    auto t = open("dict.get");
+    if (const auto v = ops(t, object()).find(kb)) return detail::decode<V>(bytes_at(store(), *v));
+    return default_value;
+  }
+
+  /// k in d
+  [[nodiscard]] bool contains(const K& key) const {
+    const auto kb = detail::encode(key, "dict.contains");
+    auto t = open("dict.contains");
+    return ops(t, object()).find(kb).has_value();
+  }
+
+  /// d.pop(k)
+  /// @throws KeyError when `key` is absent.
+  V pop(const K& key) {
+    if (auto v = pop_bytes(key)) return detail::decode<V>(*v);
+    throw KeyError(detail::repr(key));
+  }
+
+  /// d.pop(k, default)
+  V pop(const K& key, V default_value) {
+    if (auto v = pop_bytes(key)) return detail::decode<V>(*v);
+    return default_value;
+  }
+
+  /// del d[k]
+  /// @throws KeyError when `key` is absent.
+  void del(const K& key) {
+    if (!pop_bytes(key)) throw KeyError(detail::repr(key));
+  }
+
+  /// d.popitem(): the last inserted pair, removed.
+  /// @throws KeyError when the dict is empty.
+  std::pair<K, V> popitem() {
+    auto t = open("dict.popitem");
+    auto kv = ops(t, object()).popitem();
+    if (!kv) throw KeyError("popitem(): dictionary is empty");
+    t.commit();
+    return {detail::decode<K>(kv->first), detail::decode<V>(kv->second)};
+  }
+
+  /// d.setdefault(k, default): the stored value, `default_value` stored first when absent.
+  V setdefault(const K& key, V default_value = V{}) {
+    const auto kb = detail::encode(key, "dict.setdefault");
+    const auto vb = detail::encode(default_value, "dict.setdefault");
+    auto t = open("dict.setdefault");
+    const auto v = ops(t, object()).setdefault(kb, vb);
+    V out = detail::decode<V>(bytes_at(store(), v));
+    t.commit();
+    return out;
+  }
+
+  /// d.update(other): every pair of a range of pairs (a std::map, a vector of pairs, ...), in one
+  /// atomic operation.
+  template <detail::pair_range R>
+  void update(const R& pairs) {
+    std::vector<std::pair<std::vector<std::byte>, std::vector<std::byte>>> enc;
+    for (const auto& [k, v] : pairs) {
+      enc.emplace_back(detail::encode(static_cast<const K&>(k), "dict.update"),
+                       detail::encode(static_cast<const V&>(v), "dict.update"));
+    }
+    auto t = open("dict.update");
+    ops d(t, object());
+    if (enc.size() > 16) d.reserve(enc.size());
+    for (const auto& [k, v] : enc) d.set(k, v);
+    t.commit();
+  }
+  void update(std::initializer_list<std::pair<K, V>> pairs) {
+    update(std::span<const std::pair<K, V>>(pairs.begin(), pairs.size()));
+  }
+  /// d.update(other_proxy): a snapshot of `other` taken first.
+  void update(const DictProxy& other) { update(other.items()); }
+
+  /// len(d)
+  [[nodiscard]] std::size_t size() const {
+    auto t = open("dict.size");
+    return static_cast<std::size_t>(ops(t, object()).size());
+  }
+  [[nodiscard]] bool empty() const { return size() == 0; }
+
+  /// list(d.keys()), in insertion order.
+  [[nodiscard]] std::vector<K> keys() const {
+    std::vector<K> out;
+    each("dict.keys",
+         [&](const auto& e) { out.push_back(detail::decode<K>(bytes_at(store(), e.key))); });
+    return out;
+  }
+
+  /// list(d.values()), in insertion order.
+  [[nodiscard]] std::vector<V> values() const {
+    std::vector<V> out;
+    each("dict.values",
+         [&](const auto& e) { out.push_back(detail::decode<V>(bytes_at(store(), e.value))); });
+    return out;
+  }
+
+  /// list(d.items()), in insertion order.
+  [[nodiscard]] std::vector<std::pair<K, V>> items() const {
+    std::vector<std::pair<K, V>> out;
+    each("dict.items", [&](const auto& e) {
+      out.emplace_back(detail::decode<K>(bytes_at(store(), e.key)),
+                       detail::decode<V>(bytes_at(store(), e.value)));
+    });
+    return out;
+  }
+
+  /// d.copy(): a snapshot as a local map; std::map when K is ordered, else std::unordered_map.
+  template <class Map = std::conditional_t<std::totally_ordered<K>, std::map<K, V>,
+                                           std::unordered_map<K, V>>>
+  [[nodiscard]] Map copy() const {
+    Map out;
+    for (auto& [k, v] : items()) out.insert_or_assign(std::move(k), std::move(v));
+    return out;
+  }
+
+  /// d.clear()
+  void clear() {
+    auto t = open("dict.clear");
+    ops(t, object()).clear();
+    t.commit();
+  }
+
+  void save(serialize::Writer& out) const { save_ref(out); }
+  static DictProxy load(serialize::Reader& in) {
+    auto [h, obj] = load_ref(in, detail::mgr::kind::dict, serialize::type_fingerprint<K>(),
+                             serialize::type_fingerprint<V>(), "DictProxy");
+    return DictProxy(std::move(h), obj);
+  }
+
+ private:
+  friend class multiprocessing::Manager;
+  using proxy_base::proxy_base;
+
+  std::optional<std::vector<std::byte>> pop_bytes(const K& key) {
+    const auto kb = detail::encode(key, "dict.pop");
+    auto t = open("dict.pop");
+    auto v = ops(t, object()).pop(kb);
+    if (v) t.commit();
+    return v;
+  }
+
+  template <class F>
+  void each(const char* what, F&& f) const {
+    auto t = open(what);
+    ops(t, object()).for_each(std::forward<F>(f));
+  }
+};
+
+// --- ListProxy
+// -------------------------------------------------------------------------------------
+
+/// Python: ListProxy, what Manager().list() returns. Indices may be negative, as in Python.
+template <class T>
+class ListProxy : public detail::proxy_base {
+  using ops = detail::mgr::list_ops;
+
+ public:
+  using value_type = T;
+
+  ListProxy() = default;  // refers to nothing; operations throw ValueError
+
+  /// l.append(x)
+  void append(const T& value) {
+    const auto vb = detail::encode(value, "list.append");
+    auto t = open("list.append");
+    ops(t, object()).append(vb);
+    t.commit();
+  }
+
+  /// l.extend(range), in one atomic operation.
+  template <std::ranges::input_range R>
+  requires std::convertible_to < std::ranges::range_reference_t<R>,
+  const T& > void extend(const R& values) {
+    std::vector<std::vector<std::byte>> enc;
+    for (const auto& v : values)
+      enc.push_back(detail::encode(static_cast<const T&>(v), "list.extend"));
+    auto t = open("list.extend");
+    ops(t, object()).extend(enc);
+    t.commit();
+  }
+  void extend(std::initializer_list<T> values) {
+    extend(std::span<const T>(values.begin(), values.size()));
+  }
+
+  /// l[i]
+  /// @throws IndexError when `i` is out of range.
+  [[nodiscard]] T get(std::int64_t i) const {
+    auto t = open("list.get");
+    ops l(t, object());
+    return detail::decode<T>(
+        bytes_at(store(), l.at(index(l.size(), i, "list index out of range"))));
+  }
+
+  /// l[i] = x
+  /// @throws IndexError when `i` is out of range.
+  void set(std::int64_t i, const T& value) {
+    const auto vb = detail::encode(value, "list.set");
+    auto t = open("list.set");
+    ops l(t, object());
+    l.set(index(l.size(), i, "list assignment index out of range"), vb);
+    t.commit();
+  }
+
+  /// l.insert(i, x): before position i, clamped to the list as Python does.
+  void insert(std::int64_t i, const T& value) {
+    const auto vb = detail::encode(value, "list.insert");
+    auto t = open("list.insert");
+    ops l(t, object());
+    const auto n = static_cast<std::int64_t>(l.size());
+    if (i < 0) i = std::max<std::int64_t>(0, i + n);
+    l.insert(static_cast<std::uint64_t>(std::min(i, n)), vb);
+    t.commit();
+  }
+
+  /// l.pop(i), by default the last item.
+  /// @throws IndexError when the list is empty or `i` is out of range.
+  T pop(std::int64_t i = -1) {
+    auto t = open("list.pop");
+    ops l(t, object());
+    if (l.size() == 0) throw IndexError("pop from empty list");
+    auto v = l.pop(index(l.size(), i, "pop index out of range"));
+    t.commit();
+    return detail::decode<T>(v);
+  }
+
+  /// l.remove(x): the first item equal to x.
+  /// @throws ValueError when there is none.
+  void remove(const T& value) {
+    const auto vb = detail::encode(value, "list.remove");
+    auto t = open("list.remove");
+    ops l(t, object());
+    const auto i = find(l, vb, 0);
+    if (!i) throw ValueError("list.remove(x): x not in list");
+    (void)l.pop(*i);
+    t.commit();
+  }
+
+  /// l.index(x, start): the position of the first item equal to x at or after `start`.
+  /// @throws ValueError when there is none.
+  [[nodiscard]] std::size_t index(const T& value, std::int64_t start = 0) const {
+    const auto vb = detail::encode(value, "list.index");
+    auto t = open("list.index");
+    ops l(t, object());
+    const auto n = static_cast<std::int64_t>(l.size());
+    if (start < 0) start = std::max<std::int64_t>(0, start + n);
+    if (const auto i = find(l, vb, static_cast<std::uint64_t>(start)))
+      return static_cast<std::size_t>(*i);
+    throw ValueError("list.index(x): x not in list");
+  }
+
+  /// l.count(x)
+  [[nodiscard]] std::size_t count(const T& value) const {
+    const auto vb = detail::encode(value, "list.count");
+    auto t = open("list.count");
+    ops l(t, object());
+    std::size_t c = 0;
+    for (std::uint64_t i = 0; i < l.size(); ++i) c += same(l, i, vb) ? 1u : 0u;
+    return c;
+  }
+
+  /// l.reverse()
+  void reverse() {
+    auto t = open("list.reverse");
+    ops(t, object()).reverse();
+    t.commit();
+  }
+
+  /// len(l)
+  [[nodiscard]] std::size_t size() const {
+    auto t = open("list.size");
+    return static_cast<std::size_t>(ops(t, object()).size());
+  }
+  [[nodiscard]] bool empty() const { return size() == 0; }
+
+  /// l.clear()
+  void clear() {
+    auto t = open("list.clear");
+    ops(t, object()).clear();
+    t.commit();
+  }
+
+  /// list(l): a snapshot.
+  [[nodiscard]] std::vector<T> to_vector() const {
+    auto t = open("list.to_vector");
+    ops l(t, object());
+    std::vector<T> out;
+    out.reserve(static_cast<std::size_t>(l.size()));
+    for (std::uint64_t i = 0; i < l.size(); ++i)
+      out.push_back(detail::decode<T>(bytes_at(store(), l.at(i))));
+    return out;
+  }
+
+  void save(serialize::Writer& out) const { save_ref(out); }
+  static ListProxy load(serialize::Reader& in) {
+    auto [h, obj] =
+        load_ref(in, detail::mgr::kind::list, 0, serialize::type_fingerprint<T>(), "ListProxy");
+    return ListProxy(std::move(h), obj);
+  }
+
+ private:
+  friend class multiprocessing::Manager;
+  using proxy_base::proxy_base;
+
+  static std::uint64_t index(std::uint64_t n, std::int64_t i, const char* error) {
+    const auto size = static_cast<std::int64_t>(n);
+    if (i < 0) i += size;
+    if (i < 0 || i >= size) throw IndexError(error);
+    return static_cast<std::uint64_t>(i);
+  }
+
+  [[nodiscard]] bool same(const ops& l, std::uint64_t i, std::span<const std::byte> vb) const {
+    const auto b = bytes_at(store(), l.at(i));
+    return b.size() == vb.size() && std::equal(b.begin(), b.end(), vb.begin());
+  }
+
+  [[nodiscard]] std::optional<std::uint64_t> find(const ops& l, std::span<const std::byte> vb,
+                                                  std::uint64_t from) const {
+    for (std::uint64_t i = from; i < l.size(); ++i) {
+      if (same(l, i, vb)) return i;
+    }
+    return std::nullopt;
+  }
+};
+
+// --- ArrayProxy
+// ------------------------------------------------------------------------------------
+
+/// Python: ArrayProxy, what Manager().Array(typecode, sequence) returns: a fixed-size sequence.
+template <class T>
+class ArrayProxy : public detail::proxy_base {
+  using ops = detail::mgr::list_ops;
+
+ public:
+  using value_type = T;
+
+  ArrayProxy() = default;  // refers to nothing; operations throw ValueError
+
+  /// a[i]
+  /// @throws IndexError when `i` is out of range.
+  [[nodiscard]] T get(std::int64_t i) const {
+    auto t = open("Array.get");
+    ops l(t, object());
+    return detail::decode<T>(bytes_at(store(), l.at(index(l.size(), i))));
+  }
+
+  /// a[i] = x
+  /// @throws IndexError when `i` is out of range.
+  void set(std::int64_t i, const T& value) {
+    const auto vb = detail::encode(value, "Array.set");
+    auto t = open("Array.set");
+    ops l(t, object());
+    l.set(index(l.size(), i), vb);
+    t.commit();
+  }
+
+  /// len(a)
+  [[nodiscard]] std::size_t size() const {
+    auto t = open("Array.size");
+    return static_cast<std::size_t>(ops(t, object()).size());
+  }
+
+  /// a[:]
+  [[nodiscard]] std::vector<T> to_vector() const {
+    auto t = open("Array.to_vector");
+    ops l(t, object());
+    std::vector<T> out;
+    for (std::uint64_t i = 0; i < l.size(); ++i)
+      out.push_back(detail::decode<T>(bytes_at(store(), l.at(i))));
+    return out;
+  }
+
+  void save(serialize::Writer& out) const { save_ref(out); }
+  static ArrayProxy load(serialize::Reader& in) {
+    auto [h, obj] =
+        load_ref(in, detail::mgr::kind::array, 0, serialize::type_fingerprint<T>(), "ArrayProxy");
+    return ArrayProxy(std::move(h), obj);
+  }
+
+ private:
+  friend class multiprocessing::Manager;
+  using proxy_base::proxy_base;
+
+  static std::uint64_t index(std::uint64_t n, std::int64_t i) {
+    const auto size = static_cast<std::int64_t>(n);
+    if (i < 0) i += size;
+    if (i < 0 || i >= size) throw IndexError("array index out of range");
+    return static_cast<std::uint64_t>(i);
+  }
+};
+
+// --- ValueProxy
+// ------------------------------------------------------------------------------------
+
+/// Python: ValueProxy, what Manager().Value(typecode, value) returns: get()/set() and the
+/// `value` attribute. Any serializable T.
+template <class T>
+class ValueProxy : public detail::proxy_base {
+ public:
+  using value_type = T;
+
+  ValueProxy() = default;  // refers to nothing; operations throw ValueError
+
+  [[nodiscard]] T get() const {
+    auto t = open("Value.get");
+    return detail::decode<T>(bytes_at(store(), t.read(object() + detail::mgr::cell_layout::value)));
+  }
+  void set(const T& value) {
+    const auto vb = detail::encode(value, "Value.set");
+    auto t = open("Value.set");
+    detail::mgr::set_cell(t, object(), vb);
+    t.commit();
+  }
+  /// Python: v.value (read) and v.value = x.
+  [[nodiscard]] T value() const { return get(); }
+  void value(const T& v) { set(v); }
+
+  void save(serialize::Writer& out) const { save_ref(out); }
+  static ValueProxy load(serialize::Reader& in) {
+    auto [h, obj] =
+        load_ref(in, detail::mgr::kind::cell, 0, serialize::type_fingerprint<T>(), "ValueProxy");
+    return ValueProxy(std::move(h), obj);
+  }
+
+ private:
+  friend class multiprocessing::Manager;
+  using proxy_base::proxy_base;
+};
+
+// --- NamespaceProxy
+// --------------------------------------------------------------------------------
+
+/// Python: NamespaceProxy, what Manager().Namespace() returns: named attributes of any
+/// serializable types (each remembers its type).
+class NamespaceProxy : public detail::proxy_base {
+  using ops = detail::mgr::dict_ops;
+
+ public:
+  NamespaceProxy() = default;  // refers to nothing; operations throw ValueError
+
+  /// ns.name = value
+  template <class T>
+  void set(const std::string& name, const T& value) {
+    const auto kb = detail::encode(name, "Namespace.set");
+    serialize::Writer w;
+    serialize::save_message(w, value);
+    if (!w.fds().empty()) {
+      throw TypeError("Namespace.set: attribute '" + name +
+                      "' carries file descriptors and cannot be stored in a Manager");
+    }
+    auto t = open("Namespace.set");
+    ops(t, object()).set(kb, w.bytes());
+    t.commit();
+  }
+
+  /// ns.name
+  /// @throws AttributeError when there is no such attribute; TypeError when it holds another type.
+  template <class T>
+  [[nodiscard]] T get(const std::string& name) const {
+    const auto kb = detail::encode(name, "Namespace.get");
+    auto t = open("Namespace.get");
+    const auto v = ops(t, object()).find(kb);
+    if (!v) throw AttributeError("'Namespace' object has no attribute '" + name + "'");
+    try {
+      return serialize::loads<T>(bytes_at(store(), *v));
+    } catch (const TypeError& e) {
+      throw TypeError("Namespace attribute '" + name + "': " + e.what());
+    }
+  }
+
+  /// hasattr(ns, name)
+  [[nodiscard]] bool has(const std::string& name) const {
+    const auto kb = detail::encode(name, "Namespace.has");
+    auto t = open("Namespace.has");
+    return ops(t, object()).find(kb).has_value();
+  }
+
+  /// del ns.name
+  /// @throws AttributeError when there is no such attribute.
+  void del(const std::string& name) {
+    const auto kb = detail::encode(name, "Namespace.del");
+    auto t = open("Namespace.del");
+    if (!ops(t, object()).pop(kb))
+      throw AttributeError("'Namespace' object has no attribute '" + name + "'");
+    t.commit();
+  }
+
+  /// The attribute names, in the order they were first set.
+  [[nodiscard]] std::vector<std::string> names() const {
+    auto t = open("Namespace.names");
+    std::vector<std::string> out;
+    ops(t, object()).for_each([&](const auto& e) {
+      out.push_back(detail::decode<std::string>(bytes_at(store(), e.key)));
+    });
+    return out;
+  }
+
+  void save(serialize::Writer& out) const { save_ref(out); }
+  static NamespaceProxy load(serialize::Reader& in) {
+    auto [h, obj] = load_ref(in, detail::mgr::kind::name_space,
+                             serialize::type_fingerprint<std::string>(), 0, "NamespaceProxy");
+    return NamespaceProxy(std::move(h), obj);
+  }
+
+ private:
+  friend class multiprocessing::Manager;
+  using proxy_base::proxy_base;
+};
+
+}  // namespace managers
+
+/// Proxies cross exec: the store's memfd travels beside the bytes.
+template <class T>
+struct serializer<T, std::enable_if_t<std::is_base_of_v<managers::detail::proxy_base, T>>> {
+  static void save(serialize::Writer& out, const T& proxy) { proxy.save(out); }
+  static T load(serialize::Reader& in) { return T::load(in); }
+};
+
+using managers::ArrayProxy;
+using managers::DictProxy;
+using managers::ListProxy;
+using managers::NamespaceProxy;
+using managers::ValueProxy;
+
+// --- Manager
+// ---------------------------------------------------------------------------------------
+
+/// Python: multiprocessing.Manager() (a SyncManager). Owns the store of its containers; shuts
+/// down when destroyed (Python's `with Manager() as m:`). Move-only.
+class Manager {
+  using heap = detail::mgr::heap;
+
+ public:
+  Manager() : Manager(ManagerOptions{}) {}
+  explicit Manager(const ManagerOptions& options) : heap_(heap::create(options.capacity)) {}
+  Manager(Manager&&) noexcept = default;
+  Manager& operator=(Manager&& other) noexcept {
+    if (this != &other) {
+      shutdown();
+      heap_ = std::move(other.heap_);
+    }
+    return *this;
+  }
+  Manager(const Manager&) = delete;
+  Manager& operator=(const Manager&) = delete;
+  ~Manager() { shutdown(); }
+
+  /// Ends the Manager: every proxy of it throws ProcessError from now on, in every process. Only
+  /// the process that created the Manager shuts it down (a forked copy's destructor does not).
+  void shutdown() noexcept {
+    if (heap_ && heap_->header().owner_pid == detail::self_pid()) {
+      heap_->header().shut_down.store(1, std::memory_order_release);
+    }
+    heap_.reset();
+  }
+
+  /// Python: Manager().dict(), empty or from a range of pairs.
+  template <class K, class V>
+  [[nodiscard]] DictProxy<K, V> dict() {
+    return DictProxy<K, V>(store("Manager.dict"), create([](auto& t) {
+                             return detail::mgr::dict_ops::create(t, detail::mgr::kind::dict,
+                                                                  serialize::type_fingerprint<K>(),
+                                                                  serialize::type_fingerprint<V>());
+                           }));
+  }
+  template <class K, class V, managers::detail::pair_range R>
+  [[nodiscard]] DictProxy<K, V> dict(const R& pairs) {
+    auto d = dict<K, V>();
+    d.update(pairs);
+    return d;
+  }
+
+  /// Python: Manager().list(), empty or from a range.
+  template <class T>
+  [[nodiscard]] ListProxy<T> list() {
+    return ListProxy<T>(store("Manager.list"), create_list<T>(detail::mgr::kind::list, {}));
+  }
+  template <class T, std::ranges::input_range R>
+  [[nodiscard]] ListProxy<T> list(const R& values) {
+    return ListProxy<T>(store("Manager.list"),
+                        create_list<T>(detail::mgr::kind::list, encode_all<T>(values)));
+  }
+  template <class T>
+  [[nodiscard]] ListProxy<T> list(std::initializer_list<T> values) {
+    return list<T>(std::span<const T>(values.begin(), values.size()));
+  }
+
+  /// Python: Manager().Namespace()
+  [[nodiscard]] NamespaceProxy Namespace() {
+    return NamespaceProxy(store("Manager.Namespace"), create([](auto& t) {
+                            return detail::mgr::dict_ops::create(
+                                t, detail::mgr::kind::name_space,
+                                serialize::type_fingerprint<std::string>(), 0);
+                          }));
+  }
+
+  /// Python: Manager().Value(typecode, value): any serializable T.
+  template <class T>
+  [[nodiscard]] ValueProxy<T> Value(const T& value = T{}) {
+    const auto vb = managers::detail::encode(value, "Manager.Value");
+    return ValueProxy<T>(store("Manager.Value"), create([&](auto& t) {
+                           return detail::mgr::create_cell(t, serialize::type_fingerprint<T>(), vb);
+                         }));
+  }
+
+  /// Python: Manager().Array(typecode, sequence): `n` value-initialised items, or a range's.
+  template <class T>
+  [[nodiscard]] ArrayProxy<T> Array(std::size_t n) {
+    return Array<T>(std::vector<T>(n));
+  }
+  template <class T, std::ranges::input_range R>
+  [[nodiscard]] ArrayProxy<T> Array(const R& values) {
+    return ArrayProxy<T>(store("Manager.Array"),
+                         create_list<T>(detail::mgr::kind::array, encode_all<T>(values)));
+  }
+  template <class T>
+  [[nodiscard]] ArrayProxy<T> Array(std::initializer_list<T> values) {
+    return Array<T>(std::span<const T>(values.begin(), values.size()));
+  }
+
+  /// Python: Manager().Queue(maxsize) and JoinableQueue(maxsize): the library's process-shared
+  /// queues, usable from every process and every Pool task.
+  template <class T>
+  [[nodiscard]] multiprocessing::Queue<T> Queue(std::int64_t maxsize = 0) {
+    (void)store("Manager.Queue");
+    return multiprocessing::Queue<T>(maxsize);
+  }
+  template <class T>
+  [[nodiscard]] multiprocessing::JoinableQueue<T> JoinableQueue(std::int64_t maxsize = 0) {
+    (void)store("Manager.JoinableQueue");
+    return multiprocessing::JoinableQueue<T>(maxsize);
+  }
+
+  /// Python: Manager().Lock(), RLock(), Semaphore(), ...: the library's process-shared objects.
+  [[nodiscard]] multiprocessing::Lock Lock() { return made<multiprocessing::Lock>("Manager.Lock"); }
+  [[nodiscard]] multiprocessing::RLock RLock() {
+    return made<multiprocessing::RLock>("Manager.RLock");
+  }
+  [[nodiscard]] multiprocessing::Semaphore Semaphore(int value = 1) {
+    return made<multiprocessing::Semaphore>("Manager.Semaphore", value);
+  }
+  [[nodiscard]] multiprocessing::BoundedSemaphore BoundedSemaphore(int value = 1) {
+    return made<multiprocessing::BoundedSemaphore>("Manager.BoundedSemaphore", value);
+  }
+  template <class... L>
+  [[nodiscard]] multiprocessing::Condition Condition(L&&... lock) {
+    return made<multiprocessing::Condition>("Manager.Condition", std::forward<L>(lock)...);
+  }
+  [[nodiscard]] multiprocessing::Event Event() {
+    return made<multiprocessing::Event>("Manager.Event");
+  }
+  template <class... Args>
+  [[nodiscard]] multiprocessing::Barrier Barrier(Args&&... args) {
+    return made<multiprocessing::Barrier>("Manager.Barrier", std::forward<Args>(args)...);
+  }
+
+  /// Bytes the store has taken so far (its high-water mark; freed blocks are reused).
+  [[nodiscard]] std::uint64_t store_size() {
+    const auto& h = *store("Manager.store_size");
+    detail::mgr::txn t(h);
+    return t.read(detail::mgr::meta_at(detail::mgr::meta_top));
+  }
+
+ private:
+  [[nodiscard]] const std::shared_ptr<heap>& store(const char* what) const {
+    if (!heap_) throw ProcessError(std::string(what) + ": the Manager has shut down");
+    return heap_;
+  }
+
+  template <class F>
+  [[nodiscard]] detail::mgr::offset create(F&& make) {
+    detail::mgr::txn t(*store("Manager"));
+    const auto obj = make(t);
+    t.commit();
+    return obj;
+  }
+
+  template <class T, class R>
+  [[nodiscard]] static std::vector<std::vector<std::byte>> encode_all(const R& values) {
+    std::vector<std::vector<std::byte>> out;
+    for (const auto& v : values)
+      out.push_back(managers::detail::encode(static_cast<const T&>(v), "Manager.list"));
+    return out;
+  }
+
+  template <class T>
+  [[nodiscard]] detail::mgr::offset create_list(detail::mgr::kind k,
+                                                const std::vector<std::vector<std::byte>>& items) {
+    return create([&](auto& t) {
+      return detail::mgr::list_ops::create(t, k, serialize::type_fingerprint<T>(), items);
+    });
+  }
+
+  template <class Object, class... Args>
+  [[nodiscard]] Object made(const char* what, Args&&... args) {
+    (void)store(what);
+    return Object(std::forward<Args>(args)...);
+  }
+
+  std::shared_ptr<heap> heap_;
+};
+
+}  // namespace multiprocessing
