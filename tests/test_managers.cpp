@@ -411,6 +411,26 @@ TEST_CASE("Manager Namespace, Value and Array", "[managers]") {
   CHECK(m.Array<double>(4).to_vector() == std::vector<double>(4, 0.0));
 }
 
+TEST_CASE("Manager: threads of one process share proxies safely", "[managers][thread]") {
+  mp::Manager m;
+  auto d = m.dict<int, int>();
+  auto l = m.list<int>();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([d, l, t]() mutable {
+      for (int i = 0; i < 2000; ++i) {
+        d.set(t * 10000 + i, i);
+        l.append(t);
+        if (i % 3 == 0) (void)d.pop(t * 10000 + i);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(d.size() == 4 * (2000 - 667));
+  CHECK(l.size() == 8000);
+  for (int t = 0; t < 4; ++t) CHECK(l.count(t) == 2000);
+}
+
 TEST_CASE("Manager: values with descriptors, wrong proxy types, a full store", "[managers]") {
   mp::Manager m(mp::ManagerOptions{.capacity = 4u << 20});
   auto locks = m.dict<std::string, mp::Lock>();
@@ -427,6 +447,11 @@ TEST_CASE("Manager: values with descriptors, wrong proxy types, a full store", "
   mp::Reader wrong_kind(w.bytes(), w.fds());
   CHECK_THROWS_WITH(mp::ListProxy<int>::load(wrong_kind),
                     "cannot load ListProxy: the object is not a list");
+  mp::Reader same(w.bytes(), w.fds());
+  const auto again = Dict::load(same);  // another mapping of the same store
+  CHECK(again == d);
+  CHECK_FALSE(again == m.dict<std::string, int>());
+  CHECK_FALSE(Dict() == d);
 
   auto big = m.dict<int, std::string>();
   CHECK_THROWS_AS(big.set(1, std::string(8u << 20, 'x')), mp::OSError);

@@ -113,9 +113,11 @@ class proxy_base {
     return t.read(mgr::meta_at(mgr::meta_recoveries));
   }
 
-  /// Two proxies are equal when they refer to the same object of the same store.
+  /// Two proxies are equal when they refer to the same object of the same store (also when one
+  /// came from another process).
   [[nodiscard]] friend bool operator==(const proxy_base& a, const proxy_base& b) noexcept {
-    return a.heap_ == b.heap_ && a.obj_ == b.obj_;
+    if (!a.heap_ || !b.heap_) return a.heap_ == b.heap_;
+    return a.heap_->id() == b.heap_->id() && a.obj_ == b.obj_;
   }
 
  protected:

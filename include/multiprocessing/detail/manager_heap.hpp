@@ -30,6 +30,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <time.h>  // NOLINT(modernize-deprecated-headers): clock_gettime is POSIX
 
 #include <algorithm>
@@ -157,6 +158,8 @@ class heap {
   [[nodiscard]] const shm_segment& segment() const noexcept { return *segment_; }
   [[nodiscard]] std::byte* at(offset o) const noexcept { return base_ + o; }
   [[nodiscard]] std::uint64_t capacity() const noexcept { return segment_->size(); }
+  /// The same for every mapping of one store, in every process (the memfd's inode number).
+  [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
 
   [[nodiscard]] std::uint64_t load(offset o) const noexcept {
     std::uint64_t v = 0;
@@ -225,10 +228,15 @@ class heap {
 
  private:
   explicit heap(std::shared_ptr<shm_segment> segment)
-      : segment_(std::move(segment)), base_(static_cast<std::byte*>(segment_->data())) {}
+      : segment_(std::move(segment)), base_(static_cast<std::byte*>(segment_->data())) {
+    struct stat st {};
+    if (::fstat(segment_->fd(), &st) == -1) throw_errno("fstat Manager store");
+    id_ = static_cast<std::uint64_t>(st.st_ino);
+  }
 
   std::shared_ptr<shm_segment> segment_;
   std::byte* base_;
+  std::uint64_t id_ = 0;
   mutable std::atomic<std::int64_t> last_owner_check_ms_{0};
 };
 

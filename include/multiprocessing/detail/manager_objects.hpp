@@ -411,8 +411,8 @@ class list_ops {
       }
     } else {
       const offset old = t_.read(obj_ + L::slots);
-      const std::uint64_t cap =
-          std::max(t_.read(obj_ + L::cap), n + 1 > t_.read(obj_ + L::cap) ? 2 * n : 0);
+      const std::uint64_t old_cap = t_.read(obj_ + L::cap);
+      const std::uint64_t cap = n < old_cap ? old_cap : 2 * old_cap;
       const offset slots = t_.alloc(8 * cap);
       std::memcpy(h_.at(slots), h_.at(old), 8 * i);
       h_.store(slots + 8 * i, v);
