@@ -411,6 +411,64 @@ TEST_CASE("Manager Namespace, Value and Array", "[managers]") {
   CHECK(m.Array<double>(4).to_vector() == std::vector<double>(4, 0.0));
 }
 
+namespace {
+
+void use_factories(mp::JoinableQueue<int> jq, mp::Semaphore sem, mp::BoundedSemaphore bsem,
+                   mp::RLock rlock, mp::Condition cond, mp::Event ev, mp::Barrier barrier,
+                   mp::ValueProxy<int> flag) {
+  const int item = jq.get(30s);
+  jq.task_done();
+  if (!sem.acquire(true, 30s) || !bsem.acquire(true, 30s)) throw std::runtime_error("semaphores");
+  {
+    std::lock_guard outer(rlock);
+    std::lock_guard inner(rlock);  // recursive
+  }
+  if (barrier.wait(30s) < 0) throw std::runtime_error("barrier");
+  {
+    std::unique_lock lk(cond);
+    flag.set(item + 1);
+    cond.notify_all();
+  }
+  ev.set();
+}
+
+}  // namespace
+
+TEST_CASE(
+    "Manager: Queue, JoinableQueue, locks, Condition, Event and Barrier work across processes",
+    "[managers][fork]") {
+  mp::Manager m;
+  auto jq = m.JoinableQueue<int>();
+  auto sem = m.Semaphore(1);
+  auto bsem = m.BoundedSemaphore(1);
+  auto rlock = m.RLock();
+  auto cond = m.Condition();
+  auto ev = m.Event();
+  auto barrier = m.Barrier(2);
+  auto flag = m.Value<int>(0);
+  auto q = m.Queue<std::string>(1);
+  q.put("one");
+  CHECK_THROWS_AS(q.put("two", true, 100ms), mp::Full);  // maxsize is honoured
+  CHECK(q.get(1s) == "one");
+  CHECK(m.Lock().acquire(false));
+
+  mp::Process p(use_factories, jq, sem, bsem, rlock, cond, ev, barrier, flag);
+  p.start();
+  jq.put(41);
+  jq.join();  // returns once the child's task_done() came
+  CHECK(barrier.wait(30s) >= 0);
+  {
+    std::unique_lock lk(cond);
+    CHECK(cond.wait_for([&] { return flag.get() == 42; }, 30s));
+  }
+  CHECK(ev.wait(30s));
+  REQUIRE(p.join(30s));
+  CHECK(p.exitcode() == 0);
+  CHECK(sem.get_value() == 0);
+  bsem.release();                                   // gives back the child's slot
+  CHECK_THROWS_AS(bsem.release(), mp::ValueError);  // bounded
+}
+
 TEST_CASE("Manager: threads of one process share proxies safely", "[managers][thread]") {
   mp::Manager m;
   auto d = m.dict<int, int>();
@@ -561,14 +619,15 @@ TEST_CASE("Manager: an operation SIGKILLed halfway through its commit is finishe
   CHECK(d.recoveries() == 1);
 }
 
-TEST_CASE("Manager: clients SIGKILLed at random moments leave the store consistent",
-          "[managers][fork]") {
+TEMPLATE_TEST_CASE("Manager: clients SIGKILLed at random moments leave the store consistent",
+                   "[managers][fork][spawn]", mp::ForkContext, mp::SpawnContext) {
+  TestType ctx;
   mp::Manager m;
   auto d = m.dict<std::string, int>();
   auto l = m.list<int>();
   std::mt19937 rng(4242);
   for (int round = 0; round < 25; ++round) {
-    mp::Process p(busy_client, d, l, round);
+    auto p = ctx.Process(busy_client, d, l, round);
     p.start();
     std::this_thread::sleep_for(std::chrono::milliseconds(5 + rng() % 40));
     p.kill();
@@ -582,8 +641,7 @@ TEST_CASE("Manager: clients SIGKILLed at random moments leave the store consiste
   CHECK(d.recoveries() > 0);
 }
 
-TEST_CASE("Manager: shutdown ends every proxy; an owner SIGKILLed leaves no process and no file",
-          "[managers][fork]") {
+TEST_CASE("Manager: shutdown ends every proxy in every process", "[managers][fork]") {
   const auto shm_before = test_support::unexpected_dev_shm_entries();
   {
     std::optional<mp::Manager> m(std::in_place);
@@ -609,9 +667,15 @@ TEST_CASE("Manager: shutdown ends every proxy; an owner SIGKILLed leaves no proc
     CHECK_THROWS_WITH(d.set("y", 2), "dict.set: the Manager has shut down");
   }
   CHECK(test_support::count_mappings(0, "mp-manager") == 0);  // the last proxy unmapped it
+  CHECK(test_support::unexpected_dev_shm_entries() == shm_before);
+}
 
+TEMPLATE_TEST_CASE("Manager: an owner SIGKILLed leaves no process and no file; proxies say so",
+                   "[managers][fork][spawn]", mp::ForkContext, mp::SpawnContext) {
+  const auto shm_before = test_support::unexpected_dev_shm_entries();
+  TestType ctx;
   auto [parent_end, child_end] = mp::Pipe();
-  mp::Process owner(own_a_manager, child_end);
+  auto owner = ctx.Process(own_a_manager, child_end);
   owner.start();
   REQUIRE(parent_end.poll(30s));
   auto d = parent_end.recv<Dict>();
@@ -634,4 +698,85 @@ TEST_CASE("Manager: shutdown ends every proxy; an owner SIGKILLed leaves no proc
   }
   CHECK(refused);
   CHECK(test_support::unexpected_dev_shm_entries() == shm_before);
+}
+
+namespace {
+
+const std::string key = "abracadabra";
+
+/// Throws unless `f()` throws an E whose message contains `part` (children report by exit code).
+template <class E, class F>
+void expect_throw(F&& f, const std::string& part) {
+  try {
+    f();
+  } catch (const E& e) {
+    if (std::string(e.what()).find(part) != std::string::npos) return;
+    throw std::runtime_error(std::string("wrong message: ") + e.what());
+  }
+  throw std::runtime_error("expected an exception containing '" + part + "'");
+}
+
+/// A program that knows only where the manager is and its key (spawned: nothing inherited).
+void remote_client(mp::connection::Address address, std::string authkey) {
+  mp::managers::BaseManager m(address, authkey);
+  m.connect();
+  auto q = m.get<mp::Queue<std::string>>("get_queue");
+  auto d = m.get<Dict>("get_dict");
+  q.put("hello " + std::to_string(d.get("x")));
+  d.set("from_client", m.get<int>("counter") + m.get<int>("counter"));
+  expect_throw<mp::KeyError>([&] { (void)m.get<int>("nope"); }, "'nope' is not registered");
+  expect_throw<mp::TypeError>([&] { (void)m.get<double>("counter"); },
+                              "BaseManager.get('counter')");
+  expect_throw<mp::RemoteError>([&] { (void)m.get<int>("broken"); }, "no such thing");
+}
+
+}  // namespace
+
+TEST_CASE("BaseManager: an unrelated program gets registered objects by name, over TCP and AF_UNIX",
+          "[managers][spawn]") {
+  test_support::temp_dir dir;
+  for (const bool tcp : {true, false}) {
+    // Section names must not change between Catch's runs of the case (the temp dir does).
+    DYNAMIC_SECTION((tcp ? "TCP" : "AF_UNIX")) {
+      const auto address = tcp ? mp::connection::Address("127.0.0.1", 0)
+                               : mp::connection::Address(dir.path() + "/mgr.sock");
+      mp::Manager store;
+      auto q = store.Queue<std::string>();
+      auto d = store.dict<std::string, int>();
+      d.set("x", 5);
+      mp::managers::BaseManager server(address, key);
+      server.register_("get_queue", q);
+      server.register_("get_dict", d);
+      int calls = 0;
+      server.register_("counter", [&calls] { return ++calls; });
+      server.register_("broken", []() -> int { throw std::runtime_error("no such thing"); });
+      server.start();
+      CHECK_THROWS_AS(server.start(), mp::ProcessError);
+
+      mp::SpawnContext ctx;
+      auto client = ctx.Process(remote_client, server.address(), key);
+      client.start();
+      CHECK(q.get(30s) == "hello 5");  // the client's put, through the very same queue
+      REQUIRE(client.join(30s));
+      CHECK(client.exitcode() == 0);
+      CHECK(d.get("from_client") == 3);  // callables run per request: 1 + 2
+
+      // A wrong key is refused, and the server goes on serving the right one.
+      mp::managers::BaseManager wrong(server.address(), std::string_view("wrong"));
+      CHECK_THROWS_AS(wrong.connect(), mp::AuthenticationError);
+      mp::managers::BaseManager right(server.address(), key);
+      right.connect();
+      CHECK(right.get<Dict>("get_dict") == d);
+      CHECK_THROWS_WITH(mp::managers::BaseManager(server.address(), key).get<int>("counter"),
+                        Catch::Contains("not connected"));
+
+      const auto bound = server.address();
+      server.shutdown();
+      CHECK(server.address() == bound);
+      mp::managers::BaseManager late(bound, key);
+      CHECK_THROWS_AS(late.connect(1s), mp::OSError);  // nothing listens any more
+      CHECK(q.qsize() == 0);                           // what was handed out still works
+      CHECK(d.get("x") == 5);
+    }
+  }
 }

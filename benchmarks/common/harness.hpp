@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cstdint>
 #include <cstdio>
+#include <exception>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -14,6 +15,8 @@
 #include <string_view>
 #include <system_error>
 #include <vector>
+
+#include <multiprocessing/context.hpp>
 
 namespace bench {
 
@@ -31,12 +34,28 @@ inline std::optional<std::int64_t> parse_scale(int argc, char* argv[]) {
   return std::nullopt;
 }
 
+/// The whole of a harness's main(): mp::freeze_support() (spawned children run their task there
+/// and exit), the scale from the command line (exit status 2 and the usage on a bad one), then
+/// `run(scale)`, whose result is the exit status; an exception is printed as "<name>: <what>"
+/// (exit status 1).
+template <class Run>
+int harness_main(int argc, char* argv[], const char* name, Run&& run) {
+  multiprocessing::freeze_support();
+  const std::optional<std::int64_t> scale = parse_scale(argc, argv);
+  if (!scale) return 2;
+  try {
+    return run(*scale);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s\n", name, e.what());
+    return 1;
+  }
+}
+
 /// Runs `python script args...` and returns its "python <workload> <value>" lines; nullopt when it
 /// could not run, failed, or did not report exactly `expected` workloads.
-inline std::optional<std::map<std::string, double>> run_python(const std::string& python,
-                                                               const std::string& script,
-                                                               const std::vector<std::int64_t>& args,
-                                                               std::size_t expected) {
+inline std::optional<std::map<std::string, double>> run_python(
+    const std::string& python, const std::string& script, const std::vector<std::int64_t>& args,
+    std::size_t expected) {
   std::string command = "'" + python + "' '" + script + "'";
   for (const auto a : args) command += " " + std::to_string(a);
   (void)std::fflush(nullptr);  // popen() forks: what is buffered must not be printed twice

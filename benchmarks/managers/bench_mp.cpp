@@ -55,5 +55,16 @@ bench::Results bench::measure_mp(std::int64_t ops, std::int64_t keys) {
   r.dict_set_str = in_child(ops, [s, keys](std::int64_t n) mutable {
     for (std::int64_t i = 0; i < n; ++i) s.set(bench::string_key(i % keys), i);
   });
+  // A remote manager: the child knows only the address and the key.
+  mp::managers::BaseManager server(mp::connection::Address("127.0.0.1", 0),
+                                   std::string_view("key"));
+  server.register_("get_dict", d);
+  server.start();
+  r.remote_dict_set = in_child(ops, [address = server.address(), keys](std::int64_t n) {
+    mp::managers::BaseManager m(address, std::string_view("key"));
+    m.connect();
+    auto remote = m.get<mp::DictProxy<std::int64_t, std::int64_t>>("get_dict");
+    for (std::int64_t i = 0; i < n; ++i) remote.set(i % keys, i);
+  });
   return r;
 }

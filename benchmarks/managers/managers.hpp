@@ -7,7 +7,8 @@
 //   dict set:    d[i % keys] = i
 //   dict get:    d[i % keys]
 //   list append: l.append(i)
-// plus dict set with string keys ("k<i % keys>"), the seeds' usual shape.
+// plus dict set with string keys ("k<i % keys>"), the seeds' usual shape, and dict set from a
+// client that got the dict from a BaseManager over TCP (remote managers).
 #pragma once
 
 #include <cstdint>
@@ -27,6 +28,7 @@ struct Results {
   double dict_get = 0;
   double list_append = 0;
   double dict_set_str = 0;
+  double remote_dict_set = 0;  // dict set by a program that connected over TCP (BaseManager)
 };
 
 /// bench_mp.cpp: mp::Manager's DictProxy and ListProxy, the child started with mp::Process (fork).

@@ -9,6 +9,15 @@ bench_managers (main.cpp); each is measured inside a child process, as the C++ s
 import multiprocessing as mp
 import sys
 import time
+from multiprocessing.managers import BaseManager, DictProxy
+
+
+class RemoteManager(BaseManager):
+    pass
+
+
+SERVED = {}
+RemoteManager.register("get_dict", callable=lambda: SERVED, proxytype=DictProxy)
 
 
 def dict_set(d, n, keys, out):
@@ -40,6 +49,16 @@ def dict_set_str(d, n, keys, out):
     out.put(n / (time.perf_counter() - begin))
 
 
+def remote_dict_set(address, n, keys, out):
+    m = RemoteManager(address=address, authkey=b"key")
+    m.connect()
+    d = m.get_dict()
+    begin = time.perf_counter()
+    for i in range(n):
+        d[i % keys] = i
+    out.put(n / (time.perf_counter() - begin))
+
+
 def main():
     ops, keys = (int(a) for a in sys.argv[1:3])
     ctx = mp.get_context("fork")
@@ -57,6 +76,16 @@ def main():
             assert child.exitcode == 0, child.exitcode
             print(f"python {name} {rate:.0f}", flush=True)
         assert len(l) == ops, len(l)
+    server = RemoteManager(address=("127.0.0.1", 0), authkey=b"key", ctx=ctx)
+    server.start()
+    out = ctx.SimpleQueue()
+    child = ctx.Process(target=remote_dict_set, args=(server.address, ops, keys, out))
+    child.start()
+    rate = out.get()
+    child.join()
+    assert child.exitcode == 0, child.exitcode
+    print(f"python remote_dict_set {rate:.0f}", flush=True)
+    server.shutdown()
 
 
 if __name__ == "__main__":

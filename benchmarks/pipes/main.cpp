@@ -54,14 +54,10 @@ void row(const char* workload, const char* unit, double ours, double raw,
 }  // namespace
 
 int main(int argc, char* argv[]) {
-  mp::freeze_support();
-  const std::optional<std::int64_t> scale_arg = bench::parse_scale(argc, argv);
-  if (!scale_arg) return 2;
-  const std::int64_t scale = *scale_arg;  // in hundredths
-  const int rounds = scale == 1 ? 2 : 5;
-  const std::int64_t trips = 200 * scale, count_1k = 2'000 * scale, count_1m = 20 * scale;
-  const std::int64_t py_trips = 50 * scale, py_count_1k = 500 * scale, py_count_1m = 3 * scale;
-  try {
+  return bench::harness_main(argc, argv, "bench_pipes", [&](const std::int64_t scale) {
+    const int rounds = scale == 1 ? 2 : 5;
+    const std::int64_t trips = 200 * scale, count_1k = 2'000 * scale, count_1m = 20 * scale;
+    const std::int64_t py_trips = 50 * scale, py_count_1k = 500 * scale, py_count_1m = 3 * scale;
     double raw_rtt = 1e300, typed_rtt = 1e300, bytes_rtt = 1e300;
     std::puts(
         "measuring round trips: raw socketpair, Pipe send/recv, Pipe send_bytes/recv_bytes ...");
@@ -79,7 +75,8 @@ int main(int argc, char* argv[]) {
       ours_1m = std::max(ours_1m, bench::mp_bandwidth_mb_s(std::size_t{1} << 20, count_1m));
     }
     std::puts("measuring Python's multiprocessing.Pipe (pipes.py) ...");
-    const auto py = bench::run_python(MP_BENCH_PYTHON, MP_BENCH_PY_SCRIPT, {py_trips, rounds, py_count_1k, py_count_1m}, 4);
+    const auto py = bench::run_python(MP_BENCH_PYTHON, MP_BENCH_PY_SCRIPT,
+                                      {py_trips, rounds, py_count_1k, py_count_1m}, 4);
     if (!py) std::puts("(Python's side did not run: is python3 installed?)");
     auto python = [&](const char* key) -> std::optional<double> {
       if (!py) return std::nullopt;
@@ -105,9 +102,6 @@ int main(int argc, char* argv[]) {
                 std::min(rounds, 3));
     std::puts("vs raw: ours/raw for rtt, raw/ours for bandwidth (target: at most); vs python: how");
     std::puts("many times faster than Python's multiprocessing.Pipe.");
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_pipes: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+    return 0;
+  });
 }

@@ -89,81 +89,81 @@ std::string ratio(std::optional<double> ours, std::optional<double> other, doubl
 }  // namespace
 
 int main(int argc, char* argv[]) {
-  mp::freeze_support();
-  const std::optional<std::int64_t> scale_arg = bench::parse_scale(argc, argv);
-  if (!scale_arg) return 2;
-  const std::int64_t scale = *scale_arg;  // in hundredths
-  const int rounds = scale == 1 ? 1 : 3;
-  const std::int64_t small = 40'000 * scale, count_1k = 10'000 * scale, count_1m = 10 * scale;
-  const std::int64_t py_small = 1'500 * scale, py_1k = 800 * scale, py_1m = 3 * scale;
+  return bench::harness_main(argc, argv, "bench_queues", [&](const std::int64_t scale) {
+    const int rounds = scale == 1 ? 1 : 3;
+    const std::int64_t small = 40'000 * scale, count_1k = 10'000 * scale, count_1m = 10 * scale;
+    const std::int64_t py_small = 1'500 * scale, py_1k = 800 * scale, py_1m = 3 * scale;
 
-  const std::vector<Competitor> competitors{
-      {"raw ring", bench::measure_raw, true},
-      {"boost message_queue", bench::measure_boost, true},
-      {"mp::Queue", bench::measure_mp, true},
-  };
-  enum { raw, boost, ours };
-
-  struct Row {
-    const char* label;
-    bench::Workload w;
-    const char* py_key;
-    double py_target;     // ours/python at least (0: none)
-    double boost_target;  // ours/boost at least (0: none)
-  };
-  const std::vector<Row> rows{
-      {"int 1x1 Mmsg/s", {1, 1, 0, small}, "small_1x1_msgs_s", 50, 2},
-      {"int 2x2 Mmsg/s", {2, 2, 0, small}, "small_2x2_msgs_s", 0, 0},
-      {"1 KiB 1x1 MB/s", {1, 1, 1024, count_1k}, "bw_1k_mb_s", 0, 0},
-      {"1 MiB 1x1 MB/s", {1, 1, std::size_t{1} << 20, count_1m}, "bw_1m_mb_s", 10, 0},
-  };
-
-  std::vector<std::vector<Cell>> cells;
-  std::vector<std::string> failures;
-  for (const Row& row : rows) {
-    std::printf("measuring %s: raw ring, boost message_queue, mp::Queue ...\n", row.label);
-    std::vector<Competitor> these = competitors;
-    if (row.w.producers != 1 || row.w.consumers != 1) these[raw].available = false;  // SPSC only
-    cells.push_back(measure_all(these, row.w, rounds));
-    for (const Cell& c : cells.back()) {
-      if (!c.error.empty()) failures.push_back(c.error);
-    }
-  }
-  std::puts("measuring Python's multiprocessing.Queue (queues.py) ...");
-  const auto py = bench::run_python(MP_BENCH_PYTHON, MP_BENCH_PY_SCRIPT, {py_small, py_1k, py_1m}, 4);
-  if (!py) std::puts("(Python's side did not run: is python3 installed?)");
-
-  std::printf("\n%-15s | %9s | %9s | %9s | %9s | %8s | %-19s | %-19s\n", "workload", "ours", "raw",
-              "boost", "python", "ours/raw", "ours/boost target", "ours/python target");
-  std::printf("%s\n", std::string(118, '-').c_str());
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    const Row& row = rows[i];
-    // Rates: million messages per second for ints, MB/s (1e6 bytes) for byte messages.
-    const double per =
-        row.w.size == 0 ? static_cast<double>(row.w.count) / 1e6
-                        : static_cast<double>(row.w.count) * static_cast<double>(row.w.size) / 1e6;
-    auto rate = [&](const Cell& c) -> std::optional<double> {
-      if (!c.seconds) return std::nullopt;
-      return per / *c.seconds;
+    const std::vector<Competitor> competitors{
+        {"raw ring", bench::measure_raw, true},
+        {"boost message_queue", bench::measure_boost, true},
+        {"mp::Queue", bench::measure_mp, true},
     };
-    std::optional<double> python;
-    if (py) python = py->at(row.py_key) / (row.w.size == 0 ? 1e6 : 1.0);
-    const auto o = rate(cells[i][ours]), r = rate(cells[i][raw]), b = rate(cells[i][boost]);
-    std::printf("%-15s | %9s | %9s | %9s | %9s | %8s | %-19s | %-19s\n", row.label,
-                number(o).c_str(), number(r).c_str(), number(b).c_str(), number(python).c_str(),
-                ratio(o, r, 0).c_str(), ratio(o, b, row.boost_target).c_str(),
-                ratio(o, python, row.py_target).c_str());
-  }
-  std::printf(
-      "\nint: million int messages per second (%lld messages; Python %lld); 1 KiB / 1 MiB: MB/s\n"
-      "(1e6 bytes/s) of std::vector<std::byte> messages (Python: bytes), %lld and %lld messages\n"
-      "(Python %lld and %lld). Clock: from releasing the ready producers to the last message got;\n"
-      "C++: best of %d interleaved rounds. Raw: SPSC ring, so 1x1 only. Boost: message_queue with\n"
-      "4096 / 1024 / 8 slots; ours: Queue<T>() (default maxsize). Ratios: ours/other, higher is\n"
-      "better.\n",
-      static_cast<long long>(small), static_cast<long long>(py_small),
-      static_cast<long long>(count_1k), static_cast<long long>(count_1m),
-      static_cast<long long>(py_1k), static_cast<long long>(py_1m), rounds);
-  for (const std::string& why : failures) std::printf("error: %s\n", why.c_str());
-  return failures.empty() ? 0 : 1;
+    enum { raw, boost, ours };
+
+    struct Row {
+      const char* label;
+      bench::Workload w;
+      const char* py_key;
+      double py_target;     // ours/python at least (0: none)
+      double boost_target;  // ours/boost at least (0: none)
+    };
+    const std::vector<Row> rows{
+        {"int 1x1 Mmsg/s", {1, 1, 0, small}, "small_1x1_msgs_s", 50, 2},
+        {"int 2x2 Mmsg/s", {2, 2, 0, small}, "small_2x2_msgs_s", 0, 0},
+        {"1 KiB 1x1 MB/s", {1, 1, 1024, count_1k}, "bw_1k_mb_s", 0, 0},
+        {"1 MiB 1x1 MB/s", {1, 1, std::size_t{1} << 20, count_1m}, "bw_1m_mb_s", 10, 0},
+    };
+
+    std::vector<std::vector<Cell>> cells;
+    std::vector<std::string> failures;
+    for (const Row& row : rows) {
+      std::printf("measuring %s: raw ring, boost message_queue, mp::Queue ...\n", row.label);
+      std::vector<Competitor> these = competitors;
+      if (row.w.producers != 1 || row.w.consumers != 1) these[raw].available = false;  // SPSC only
+      cells.push_back(measure_all(these, row.w, rounds));
+      for (const Cell& c : cells.back()) {
+        if (!c.error.empty()) failures.push_back(c.error);
+      }
+    }
+    std::puts("measuring Python's multiprocessing.Queue (queues.py) ...");
+    const auto py =
+        bench::run_python(MP_BENCH_PYTHON, MP_BENCH_PY_SCRIPT, {py_small, py_1k, py_1m}, 4);
+    if (!py) std::puts("(Python's side did not run: is python3 installed?)");
+
+    std::printf("\n%-15s | %9s | %9s | %9s | %9s | %8s | %-19s | %-19s\n", "workload", "ours",
+                "raw", "boost", "python", "ours/raw", "ours/boost target", "ours/python target");
+    std::printf("%s\n", std::string(118, '-').c_str());
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      const Row& row = rows[i];
+      // Rates: million messages per second for ints, MB/s (1e6 bytes) for byte messages.
+      const double per = row.w.size == 0 ? static_cast<double>(row.w.count) / 1e6
+                                         : static_cast<double>(row.w.count) *
+                                               static_cast<double>(row.w.size) / 1e6;
+      auto rate = [&](const Cell& c) -> std::optional<double> {
+        if (!c.seconds) return std::nullopt;
+        return per / *c.seconds;
+      };
+      std::optional<double> python;
+      if (py) python = py->at(row.py_key) / (row.w.size == 0 ? 1e6 : 1.0);
+      const auto o = rate(cells[i][ours]), r = rate(cells[i][raw]), b = rate(cells[i][boost]);
+      std::printf("%-15s | %9s | %9s | %9s | %9s | %8s | %-19s | %-19s\n", row.label,
+                  number(o).c_str(), number(r).c_str(), number(b).c_str(), number(python).c_str(),
+                  ratio(o, r, 0).c_str(), ratio(o, b, row.boost_target).c_str(),
+                  ratio(o, python, row.py_target).c_str());
+    }
+    std::printf(
+        "\nint: million int messages per second (%lld messages; Python %lld); 1 KiB / 1 MiB: MB/s\n"
+        "(1e6 bytes/s) of std::vector<std::byte> messages (Python: bytes), %lld and %lld messages\n"
+        "(Python %lld and %lld). Clock: from releasing the ready producers to the last\n"
+        "message got; C++: best of %d interleaved rounds. Raw: SPSC ring, so 1x1 only. Boost:\n"
+        "message_queue with "
+        "4096 / 1024 / 8 slots; ours: Queue<T>() (default maxsize). Ratios: ours/other, higher is\n"
+        "better.\n",
+        static_cast<long long>(small), static_cast<long long>(py_small),
+        static_cast<long long>(count_1k), static_cast<long long>(count_1m),
+        static_cast<long long>(py_1k), static_cast<long long>(py_1m), rounds);
+    for (const std::string& why : failures) std::printf("error: %s\n", why.c_str());
+    return failures.empty() ? 0 : 1;
+  });
 }

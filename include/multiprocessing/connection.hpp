@@ -358,6 +358,8 @@ class wait_object {
 /// Where a Listener listens and a Client connects (Python: an address string for AF_UNIX, a
 /// (host, port) tuple for AF_INET). A path: `Address("/tmp/x/mp.sock")` or just "…"; a TCP
 /// address: `Address("127.0.0.1", 0)` or `{"127.0.0.1", port}` (port 0 lets the kernel pick).
+/// A path that starts with a NUL byte names a socket in Linux's abstract namespace, as in Python
+/// (`Address(std::string("\0name", 5))`): nothing in the file system, nothing to unlink.
 class Address {
  public:
   Address() = default;
@@ -384,11 +386,19 @@ class Address {
     if (!tcp_) throw ValueError("Address::port on the AF_UNIX address " + to_string());
     return port_;
   }
-  /// "host:port" or the path (quoted).
+  /// "host:port" or the path (quoted; an abstract name's leading NUL shown as '@').
   [[nodiscard]] std::string to_string() const {
-    return tcp_ ? path_ + ":" + std::to_string(port_) : "'" + path_ + "'";
+    if (tcp_) return path_ + ":" + std::to_string(port_);
+    if (!path_.empty() && path_[0] == '\0') return "'@" + path_.substr(1) + "'";
+    return "'" + path_ + "'";
   }
   friend bool operator==(const Address&, const Address&) = default;
+
+  /// An Address crosses process boundaries (to tell a child where to connect).
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(path_, port_, tcp_);
+  }
 
  private:
   std::string path_;
@@ -952,14 +962,18 @@ inline socket_address resolve(const connection::Address& address, const char* wh
     sockaddr_un un{};
     un.sun_family = AF_UNIX;
     const std::string& path = address.path();
-    if (path.empty() || path.size() >= sizeof un.sun_path) {
-      throw OSError(std::string(what) + ": AF_UNIX path " + address.to_string() +
-                        (path.empty() ? " is empty" : " is longer than 107 bytes"),
-                    ENAMETOOLONG);
+    const bool abstract = !path.empty() && path[0] == '\0';  // Linux's abstract namespace
+    if (path.size() < (abstract ? 2u : 1u) || path.size() >= sizeof un.sun_path) {
+      throw OSError(
+          std::string(what) + ": AF_UNIX path " + address.to_string() +
+              (path.size() < (abstract ? 2u : 1u) ? " is empty" : " is longer than 107 bytes"),
+          ENAMETOOLONG);
     }
-    std::memcpy(un.sun_path, path.c_str(), path.size() + 1);
+    std::memcpy(un.sun_path, path.data(), path.size());
     std::memcpy(&out.storage, &un, sizeof un);
-    out.length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+    // An abstract name is exactly its bytes; a path ends with its NUL.
+    out.length =
+        static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + (abstract ? 0 : 1));
     out.family = AF_UNIX;
     return out;
   }
@@ -986,6 +1000,10 @@ inline connection::Address to_address(const sockaddr_storage& storage, socklen_t
     const auto* un = reinterpret_cast<const sockaddr_un*>(&storage);
     const auto offset = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path));
     if (length <= offset) return connection::Address(std::string{});
+    if (un->sun_path[0] == '\0') {
+      return connection::Address(
+          std::string(un->sun_path, static_cast<std::size_t>(length - offset)));
+    }
     return connection::Address(std::string(un->sun_path, ::strnlen(un->sun_path, length - offset)));
   }
   char host[NI_MAXHOST] = {};
@@ -1077,7 +1095,10 @@ inline Listener& Listener::operator=(Listener&& other) noexcept {
 inline void Listener::close() noexcept {
   if (!fd_) return;
   fd_.reset();
-  if (!address_.is_tcp() && owner_ == ::getpid()) ::unlink(address_.path().c_str());
+  if (!address_.is_tcp() && owner_ == ::getpid() && !address_.path().empty() &&
+      address_.path()[0] != '\0') {
+    ::unlink(address_.path().c_str());
+  }
 }
 
 inline int Listener::fileno() const {

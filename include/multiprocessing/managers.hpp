@@ -28,21 +28,28 @@
 //   * After shutdown(), or once the Manager's process has died, proxies throw ProcessError.
 #pragma once
 
+#include <openssl/rand.h>
+
 #include <algorithm>
+#include <atomic>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <ranges>
 #include <span>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "connection.hpp"
 #include "detail/manager_heap.hpp"
 #include "detail/manager_objects.hpp"
 #include "errors.hpp"
@@ -901,5 +908,298 @@ class Manager {
 
   std::shared_ptr<heap> heap_;
 };
+
+// --- BaseManager: objects served by name to other programs
+// -----------------------------------------
+
+namespace managers {
+
+class BaseManager;
+
+/// Python: the Server of BaseManager.get_server(): serve_forever() answers clients until the
+/// manager shuts down.
+class Server {
+ public:
+  /// Answers clients in the calling thread until BaseManager::shutdown() (from another thread).
+  void serve_forever();
+  /// The address clients connect to (for TCP port 0, the port the kernel picked).
+  [[nodiscard]] const connection::Address& address() const noexcept;
+
+ private:
+  friend class BaseManager;
+  struct state;
+  Server(state& st, connection::Listener& listener) : st_(&st), listener_(&listener) {}
+  state* st_;
+  connection::Listener* listener_;
+};
+
+struct Server::state {
+  std::mutex mutex;  // guards registry and the listeners' creation
+  // name -> makes the object (a copy, or the callable's result) and returns what sends it
+  std::map<std::string, std::function<std::function<void(Connection&)>()>> registry;
+  std::optional<connection::Listener> listener, relay;
+  std::optional<Connection> wake_r, wake_w;
+  std::optional<connection::Address> bound;
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> serving{false};
+  std::thread thread;
+
+  void close_listeners() noexcept {
+    std::lock_guard guard(mutex);
+    listener.reset();
+    relay.reset();
+  }
+};
+
+/// Python: multiprocessing.managers.BaseManager(address, authkey). A server program registers
+/// handles (Manager proxies, queues, locks, ...) under names and serves them; an unrelated program
+/// connects with the same authkey and gets them by name:
+///
+///   // server                                      // client (another program)
+///   mp::Manager store;                             mp::managers::BaseManager m(address, key);
+///   auto q = store.Queue<std::string>();           m.connect();
+///   mp::managers::BaseManager m(address, key);     auto q =
+///   m.get<mp::Queue<std::string>>("get_queue"); m.register_("get_queue", q); q.put("hello");
+///   m.get_server().serve_forever();  // or m.start()
+///
+/// The objects are the library's shared-memory handles, so the client maps them and uses them at
+/// full speed, not through the server. That works for programs on the manager's machine: over an
+/// AF_UNIX path the handles travel with the answer (SCM_RIGHTS); a TCP client is sent on to a
+/// socket in the abstract namespace, authenticated with the same key. A client on another machine
+/// gets OSError saying so (for many machines, see the MPI executor). `register` is a C++ keyword:
+/// the method is `register_`. start() serves from a thread of this process (Python starts a server
+/// process), so nothing outlives the program that owns the objects.
+class BaseManager {
+ public:
+  using authkey_type = std::vector<unsigned char>;
+
+  /// A manager at `address`; `authkey` authenticates both ways (HMAC, see connection::Listener).
+  /// Nothing is bound or connected yet.
+  explicit BaseManager(connection::Address address,
+                       std::optional<authkey_type> authkey = std::nullopt)
+      : address_(std::move(address)),
+        authkey_(std::move(authkey)),
+        st_(std::make_unique<Server::state>()) {}
+  /// The same with the key as text (Python: authkey=b'abracadabra').
+  BaseManager(connection::Address address, std::string_view authkey)
+      : BaseManager(std::move(address), authkey_type(authkey.begin(), authkey.end())) {}
+  BaseManager(const BaseManager&) = delete;
+  BaseManager& operator=(const BaseManager&) = delete;
+  ~BaseManager() { shutdown(); }
+
+  /// Python: BaseManager.register(typeid, callable=lambda: obj). Serves a copy of `object` (a
+  /// handle: every client shares the one object) under `typeid_`.
+  template <class T>
+  requires(!std::invocable<T> && serializable<T>) void register_(const std::string& typeid_,
+                                                                 T object) {
+    std::lock_guard guard(st_->mutex);
+    st_->registry[typeid_] = [object] {
+      return std::function<void(Connection&)>([object](Connection& c) { c.send(object); });
+    };
+  }
+  /// Python: BaseManager.register(typeid, callable): `make()` is called for every request.
+  template <class F>
+  requires std::invocable<F&> && serializable<std::invoke_result_t<F&>>
+  void register_(const std::string& typeid_, F make) {
+    std::lock_guard guard(st_->mutex);
+    st_->registry[typeid_] = [make = std::move(make)]() mutable {
+      return std::function<void(Connection&)>([obj = make()](Connection& c) { c.send(obj); });
+    };
+  }
+
+  /// Python: BaseManager.get_server(). Binds the address (once).
+  /// @throws OSError when the address is in use or invalid.
+  [[nodiscard]] Server get_server() {
+    bind();
+    return Server(*st_, *st_->listener);
+  }
+
+  /// Python: BaseManager.start(): serves in a background thread until shutdown().
+  void start() {
+    bind();
+    if (st_->thread.joinable()) throw ProcessError("BaseManager.start: already started");
+    st_->thread =
+        std::thread([srv = Server(*st_, *st_->listener)]() mutable { srv.serve_forever(); });
+  }
+
+  /// Stops serving (a serve_forever() in any thread returns), closes the listening sockets and
+  /// the client connection. Idempotent. Handles already given out keep working.
+  void shutdown() noexcept {
+    if (!st_) return;
+    st_->stopping.store(true);
+    if (st_->wake_w) {
+      try {
+        st_->wake_w->send_bytes(std::string_view("x"));
+      } catch (...) {  // the serving thread is gone already
+      }
+    }
+    if (st_->thread.joinable() && st_->thread.get_id() != std::this_thread::get_id())
+      st_->thread.join();
+    if (!st_->serving.load()) st_->close_listeners();  // else serve_forever() closes them
+    std::lock_guard guard(client_mutex_);
+    client_.reset();
+  }
+
+  /// The address: the bound one (with the actual TCP port) once serving, else the one given.
+  [[nodiscard]] const connection::Address& address() const noexcept {
+    return st_->bound ? *st_->bound : address_;
+  }
+
+  /// Python: BaseManager.connect(). Connects and authenticates.
+  /// @throws AuthenticationError on a wrong key; OSError when nothing listens there, or when the
+  ///   manager runs on another machine; TimeoutError when it does not answer within `timeout`.
+  void connect(Timeout timeout = std::chrono::seconds(30)) {
+    std::lock_guard guard(client_mutex_);
+    auto first = connection::Client(address_, authkey_, timeout);
+    first.send(std::pair<std::string, std::string>("hello", ""));
+    if (!first.poll(timeout))
+      throw TimeoutError("BaseManager.connect: " + address_.to_string() + " did not answer");
+    const auto [status, text] = first.recv<std::pair<int, std::string>>();
+    if (status == reply_relay) {
+      try {
+        client_ = connection::Client(connection::Address(text), authkey_, timeout);
+      } catch (const OSError& e) {
+        throw OSError("BaseManager.connect: the manager at " + address_.to_string() +
+                          " serves shared memory, which only programs on its machine can use (" +
+                          e.what() + ")",
+                      e.error_number());
+      }
+    } else {
+      client_ = std::move(first);
+    }
+  }
+
+  /// Python: m.<typeid>() on a connected manager: the object registered as `typeid_`.
+  /// @throws KeyError when nothing is registered under that name; TypeError when it is not a T;
+  ///   RemoteError when the server's callable threw; ProcessError before connect().
+  template <class T>
+  [[nodiscard]] T get(const std::string& typeid_, Timeout timeout = std::chrono::seconds(30)) {
+    std::lock_guard guard(client_mutex_);
+    if (!client_)
+      throw ProcessError("BaseManager.get('" + typeid_ + "'): not connected (call connect())");
+    client_->send(std::pair<std::string, std::string>("get", typeid_));
+    if (!client_->poll(timeout))
+      throw TimeoutError("BaseManager.get('" + typeid_ + "'): no answer");
+    const auto [status, text] = client_->recv<std::pair<int, std::string>>();
+    if (status == reply_key_error) throw KeyError("'" + typeid_ + "' is not registered");
+    if (status == reply_error) throw RemoteError("BaseManager callable", text, 0);
+    if (!client_->poll(timeout))
+      throw TimeoutError("BaseManager.get('" + typeid_ + "'): no answer");
+    try {
+      return client_->recv<T>();
+    } catch (const TypeError& e) {
+      throw TypeError("BaseManager.get('" + typeid_ + "'): " + e.what());
+    }
+  }
+
+ private:
+  friend class Server;
+  static constexpr int reply_ok = 0, reply_relay = 1, reply_key_error = 2, reply_error = 3;
+
+  void bind() {
+    std::lock_guard guard(st_->mutex);
+    if (st_->listener) return;
+    if (st_->stopping.load()) throw ProcessError("BaseManager: it has shut down");
+    st_->listener.emplace(address_, authkey_, 16);
+    st_->bound = st_->listener->address();
+    if (address_.is_tcp()) {
+      // Where TCP clients on this machine get the handles: an abstract socket, random name.
+      unsigned char r[12];
+      if (RAND_bytes(r, sizeof r) != 1)
+        throw OSError("BaseManager: no random bytes for the relay socket");
+      std::string name(1, '\0');
+      name += "mp-manager-" + std::to_string(::getpid()) + "-";
+      for (unsigned char c : r)
+        name += "0123456789abcdef"[c >> 4], name += "0123456789abcdef"[c & 15];
+      st_->relay.emplace(connection::Address(name), authkey_, 16);
+    }
+    auto [r, w] = Pipe(false);
+    st_->wake_r.emplace(std::move(r));
+    st_->wake_w.emplace(std::move(w));
+  }
+
+  connection::Address address_;
+  std::optional<authkey_type> authkey_;
+  std::unique_ptr<Server::state> st_;
+  std::mutex client_mutex_;
+  std::optional<Connection> client_;
+};
+
+inline const connection::Address& Server::address() const noexcept { return *st_->bound; }
+
+inline void Server::serve_forever() {
+  struct client {
+    Connection conn;
+    bool tcp;
+  };
+  if (st_->serving.exchange(true)) throw ProcessError("Server.serve_forever: already serving");
+  struct done_serving {
+    state* st;
+    ~done_serving() {
+      if (st->stopping.load()) st->close_listeners();
+      st->serving.store(false);
+    }
+  } done{st_};
+  std::vector<client> clients;
+  const auto accept = [&clients](connection::Listener& l, bool tcp) {
+    try {
+      clients.push_back({l.accept(std::chrono::seconds(0)), tcp});
+    } catch (const Error&) {  // a wrong key, a peer gone or silent: that peer only
+    }
+  };
+  const auto answer = [this](client& c) {
+    const auto [op, name] = c.conn.recv<std::pair<std::string, std::string>>();
+    if (op == "hello") {
+      c.conn.send(c.tcp ? std::pair<int, std::string>(BaseManager::reply_relay,
+                                                      st_->relay->address().path())
+                        : std::pair<int, std::string>(BaseManager::reply_ok, ""));
+      return;
+    }
+    std::function<std::function<void(Connection&)>()> prepare;
+    {
+      std::lock_guard guard(st_->mutex);
+      if (auto it = st_->registry.find(name); it != st_->registry.end()) prepare = it->second;
+    }
+    if (op != "get" || !prepare || c.tcp) {  // handles never travel over TCP
+      c.conn.send(std::pair<int, std::string>(BaseManager::reply_key_error, name));
+      return;
+    }
+    std::function<void(Connection&)> send;
+    try {
+      send = prepare();  // a callable runs (and may throw) before anything is sent
+    } catch (const std::exception& e) {
+      c.conn.send(std::pair<int, std::string>(BaseManager::reply_error, e.what()));
+      return;
+    }
+    c.conn.send(std::pair<int, std::string>(BaseManager::reply_ok, ""));
+    send(c.conn);
+  };
+  while (!st_->stopping.load()) {
+    std::vector<connection::wait_object> watch{&*st_->wake_r, listener_->fileno()};
+    if (st_->relay) watch.emplace_back(st_->relay->fileno());
+    for (auto& c : clients) watch.emplace_back(&c.conn);
+    const auto ready = connection::wait(watch);
+    for (const auto& w : ready) {
+      if (w.connection() == &*st_->wake_r) return;
+      if (w.connection() == nullptr) {
+        accept(w.fd() == listener_->fileno() ? *listener_ : *st_->relay,
+               w.fd() == listener_->fileno() && listener_->address().is_tcp());
+      }
+    }
+    std::erase_if(clients, [&](client& c) {
+      if (std::find(ready.begin(), ready.end(), connection::wait_object(&c.conn)) == ready.end()) {
+        return false;
+      }
+      try {
+        answer(c);
+        return false;
+      } catch (const std::exception&) {  // the client left (EOFError) or spoke garbage: drop it
+        return true;
+      }
+    });
+  }
+}
+
+}  // namespace managers
 
 }  // namespace multiprocessing
