@@ -24,12 +24,6 @@
 namespace mp = multiprocessing;
 using namespace std::chrono_literals;
 
-mp::connection::Address parse_address(const std::string& text) {
-  const auto colon = text.rfind(':');
-  if (colon == std::string::npos || text.find('/') != std::string::npos) return {text};
-  return {text.substr(0, colon), static_cast<std::uint16_t>(std::stoi(text.substr(colon + 1)))};
-}
-
 int main(int argc, char** argv) {
   mp::freeze_support();
   std::string text = argc > 1 ? argv[1] : "127.0.0.1:50000";
@@ -39,7 +33,8 @@ int main(int argc, char** argv) {
       std::this_thread::sleep_for(100ms);
     std::getline(std::ifstream(file), text);
   }
-  mp::managers::BaseManager m(parse_address(text), std::string_view("abracadabra"));
+  mp::managers::BaseManager m(mp::connection::Address::parse(text),
+                              std::string_view("abracadabra"));
   for (int attempt = 0;; ++attempt) {  // the server may still be starting
     try {
       m.connect();

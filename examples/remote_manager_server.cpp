@@ -23,15 +23,9 @@
 namespace mp = multiprocessing;
 using namespace std::chrono_literals;
 
-mp::connection::Address parse_address(const std::string& text) {
-  const auto colon = text.rfind(':');
-  if (colon == std::string::npos || text.find('/') != std::string::npos) return {text};
-  return {text.substr(0, colon), static_cast<std::uint16_t>(std::stoi(text.substr(colon + 1)))};
-}
-
 int main(int argc, char** argv) {
   mp::freeze_support();
-  const auto address = parse_address(argc > 1 ? argv[1] : "127.0.0.1:50000");
+  const auto address = mp::connection::Address::parse(argc > 1 ? argv[1] : "127.0.0.1:50000");
   mp::Manager store;
   auto queue = store.Queue<std::string>();
   auto seen = store.dict<std::string, int>();

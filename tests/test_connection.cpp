@@ -613,6 +613,39 @@ TEST_CASE("Listener: AF_UNIX paths, errors and close", "[connection][listener]")
   CHECK_THROWS_AS(mp::connection::Client(path, std::nullopt, 5s), mp::OSError);
 }
 
+TEST_CASE("Listener: Linux abstract names, with a peer in another process",
+          "[connection][listener]") {
+  const std::string name = std::string(1, '\0') + "mp-test-abstract-" + std::to_string(::getpid());
+  mp::connection::Listener l(name, std::vector<unsigned char>{'k'});
+  CHECK(l.address().path() == name);
+  CHECK(l.address().to_string() == "'@" + name.substr(1) + "'");
+  CHECK_THROWS_AS(mp::connection::Listener(name), mp::OSError);  // the name is taken
+  mp::Process p([name] {
+    auto c = mp::connection::Client(name, std::vector<unsigned char>{'k'}, 10s);
+    c.send(std::string("from the abstract namespace"));
+  });
+  p.start();
+  auto c = l.accept(30s);
+  REQUIRE(c.poll(30s));
+  CHECK(c.recv<std::string>() == "from the abstract namespace");
+  REQUIRE(p.join(30s));
+  CHECK(p.exitcode() == 0);
+  CHECK_THROWS_AS(mp::connection::Listener(std::string(1, '\0')), mp::OSError);  // empty name
+  l.close();
+  CHECK_THROWS_AS(mp::connection::Client(name, std::nullopt, 5s), mp::OSError);
+}
+
+TEST_CASE("Address::parse: host:port for TCP, anything else a path", "[connection]") {
+  using mp::connection::Address;
+  CHECK(Address::parse("127.0.0.1:50000") == Address("127.0.0.1", 50000));
+  CHECK(Address::parse("localhost:0") == Address("localhost", 0));
+  CHECK(Address::parse("/tmp/d:1/mgr.sock") == Address("/tmp/d:1/mgr.sock"));
+  CHECK(Address::parse("mgr.sock") == Address("mgr.sock"));
+  CHECK_THROWS_AS(Address::parse("host:http"), mp::ValueError);
+  CHECK_THROWS_AS(Address::parse("host:70000"), mp::ValueError);
+  CHECK_THROWS_WITH(Address::parse("host:"), "Address::parse: '' in 'host:' is not a port number");
+}
+
 TEST_CASE("dummy::Pipe: the same connections between threads", "[connection][thread]") {
   auto [a, b] = mp::dummy::Pipe();
   std::thread t([c = b]() mutable { c.send(c.recv<int>() + 1); });

@@ -51,6 +51,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <csignal>
 #include <cstddef>
@@ -368,6 +369,23 @@ class Address {
   Address(std::string host, std::uint16_t port) : path_(std::move(host)), port_(port), tcp_(true) {}
   Address(const std::pair<std::string, std::uint16_t>& hp)  // NOLINT(google-explicit-constructor)
       : Address(hp.first, hp.second) {}
+
+  /// An address from text, as a command line gives it: "host:port" (no '/' in it) for TCP,
+  /// anything else an AF_UNIX path. @throws ValueError for a port that is not 0..65535.
+  [[nodiscard]] static Address parse(std::string_view text) {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos || text.find('/') != std::string_view::npos) {
+      return Address(std::string(text));
+    }
+    const std::string_view port = text.substr(colon + 1);
+    unsigned value = 0;
+    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (ec != std::errc() || end != port.data() + port.size() || port.empty() || value > 65535) {
+      throw ValueError("Address::parse: '" + std::string(port) + "' in '" + std::string(text) +
+                       "' is not a port number");
+    }
+    return Address(std::string(text.substr(0, colon)), static_cast<std::uint16_t>(value));
+  }
 
   /// True for a (host, port) address, false for an AF_UNIX path.
   [[nodiscard]] bool is_tcp() const noexcept { return tcp_; }
