@@ -469,6 +469,28 @@ TEST_CASE(
   CHECK_THROWS_AS(bsem.release(), mp::ValueError);  // bounded
 }
 
+void count_store_mappings(std::vector<Dict> dicts) {
+  // Thousands of proxies of one store, loaded in a spawned child: one mapping, not thousands of
+  // 64 GiB reservations.
+  if (dicts.size() != 3000) throw std::runtime_error("lost proxies");
+  if (test_support::count_mappings(0, "mp-manager") != 1) throw std::runtime_error("mapped again");
+  for (auto& d : dicts) d.set("seen", d.get("seen", 0) + 1);
+}
+
+TEST_CASE("Manager: a process maps each store once, however many proxies it loads",
+          "[managers][spawn]") {
+  mp::Manager m;
+  std::vector<Dict> dicts;
+  for (int i = 0; i < 3000; ++i) dicts.push_back(m.dict<std::string, int>());
+  mp::SpawnContext ctx;
+  auto p = ctx.Process(count_store_mappings, dicts);
+  p.start();
+  REQUIRE(p.join(60s));
+  CHECK(p.exitcode() == 0);
+  CHECK(dicts.front().get("seen") == 1);
+  CHECK(dicts.back().get("seen") == 1);
+}
+
 TEST_CASE("Manager: threads of one process share proxies safely", "[managers][thread]") {
   mp::Manager m;
   auto d = m.dict<int, int>();
@@ -506,7 +528,7 @@ TEST_CASE("Manager: values with descriptors, wrong proxy types, a full store", "
   CHECK_THROWS_WITH(mp::ListProxy<int>::load(wrong_kind),
                     "cannot load ListProxy: the object is not a list");
   mp::Reader same(w.bytes(), w.fds());
-  const auto again = Dict::load(same);  // another mapping of the same store
+  const auto again = Dict::load(same);  // loaded from a message: the same store
   CHECK(again == d);
   CHECK_FALSE(again == m.dict<std::string, int>());
   CHECK_FALSE(Dict() == d);

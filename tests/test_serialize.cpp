@@ -310,6 +310,16 @@ TEST_CASE("serialize: file descriptors travel by index in a side channel", "[ser
   CHECK_THROWS_WITH(mp::Reader(writer.bytes(), std::span<const int>(received).first(1))
                         .load<std::vector<app::FdHandle>>(),
                     Catch::Contains("file descriptor index 1 is out of range (1 attached)"));
+  // The same descriptor twice travels once, and both handles resolve to it.
+  mp::Writer twice;
+  twice.save(std::vector<app::FdHandle>{{10}, {11}, {10}});
+  REQUIRE(twice.fds().size() == 2);
+  const std::vector<int> arrived{30, 31};
+  mp::Reader shared(twice.bytes(), arrived);
+  const auto again = shared.load<std::vector<app::FdHandle>>();
+  CHECK(again[0].fd == 30);
+  CHECK(again[1].fd == 31);
+  CHECK(again[2].fd == 30);
 }
 
 TEST_CASE("serialize: the concept tells what crosses a process boundary", "[serialize]") {

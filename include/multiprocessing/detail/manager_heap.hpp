@@ -30,6 +30,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <time.h>  // NOLINT(modernize-deprecated-headers): clock_gettime is POSIX
 
@@ -41,10 +42,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "../errors.hpp"
@@ -116,6 +119,55 @@ inline constexpr offset meta_offset = offsetof(heap_header, meta);
 [[nodiscard]] constexpr offset meta_at(std::size_t word) noexcept { return meta_offset + 8 * word; }
 inline constexpr offset heap_start = (sizeof(heap_header) + 63) / 64 * 64;
 
+class heap;
+
+/// The stores this process maps, by (device, inode) of their memfd; expired entries are dropped
+/// as new ones come. A fork child inherits the mappings and so the table (its lock is reset).
+class mapped_stores {
+ public:
+  using key_type = std::pair<std::uint64_t, std::uint64_t>;
+
+  static mapped_stores& instance() {
+    static mapped_stores table;
+    return table;
+  }
+
+  std::shared_ptr<heap> find(const key_type& key) {
+    guard g(busy_);
+    const auto it = stores_.find(key);
+    return it == stores_.end() ? nullptr : it->second.lock();
+  }
+
+  /// Records `h` unless another thread recorded the same store first; returns the one to use.
+  std::shared_ptr<heap> add(const key_type& key, std::shared_ptr<heap> h) {
+    guard g(busy_);
+    std::erase_if(stores_, [](const auto& kv) { return kv.second.expired(); });
+    auto& slot = stores_[key];
+    if (auto existing = slot.lock()) return existing;
+    slot = h;
+    return h;
+  }
+
+ private:
+  mapped_stores() {
+    (void)::pthread_atfork(nullptr, nullptr, [] { instance().busy_.store(false); });
+  }
+
+  /// A spin lock held for a map lookup; after fork the child's copy is free again.
+  struct guard {
+    explicit guard(std::atomic<bool>& b) : busy(b) {
+      while (busy.exchange(true, std::memory_order_acquire)) std::this_thread::yield();
+    }
+    guard(const guard&) = delete;
+    guard& operator=(const guard&) = delete;
+    ~guard() { busy.store(false, std::memory_order_release); }
+    std::atomic<bool>& busy;
+  };
+
+  std::atomic<bool> busy_{false};
+  std::map<key_type, std::weak_ptr<heap>> stores_;
+};
+
 /// A process's view of a heap: the mapping and where it starts. Shared by the proxies of that
 /// process (copying a proxy shares it).
 class heap {
@@ -139,13 +191,21 @@ class heap {
 
   /// Maps the heap behind `fd` (another process's; the caller keeps its fd).
   /// @throws SerializationError when `fd` is not a Manager's segment.
+  /// A store this process has mapped already is shared, not mapped again: a process that loads
+  /// thousands of proxies (a vector of them, a Pool task each) maps each store once.
   [[nodiscard]] static std::shared_ptr<heap> attach(int fd) {
+    struct stat st {};
+    if (::fstat(fd, &st) == -1) throw_errno("fstat Manager store");
+    const auto key =
+        std::pair{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};
+    mapped_stores& known = mapped_stores::instance();
+    if (auto h = known.find(key)) return h;
     auto segment = shm_segment::attach(fd, heap_start, "Manager");
     auto h = std::shared_ptr<heap>(new heap(std::move(segment)));
     if (h->header().magic != heap_magic || h->header().capacity != h->segment_->size()) {
       throw SerializationError("descriptor " + std::to_string(fd) + " is not a Manager's store");
     }
-    return h;
+    return known.add(key, h);
   }
 
   heap(const heap&) = delete;

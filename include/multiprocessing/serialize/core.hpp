@@ -423,7 +423,8 @@ class Writer {
 
   /// Records a file descriptor to send beside the bytes and returns its index, to be written in
   /// the payload and resolved with Reader::fd on the other side. The fd is neither owned nor
-  /// duplicated: it must stay open until the message is sent.
+  /// duplicated: it must stay open until the message is sent. A descriptor attached again gets
+  /// its first index (loaders duplicate what they keep, so sharing one is safe).
   std::uint32_t attach_fd(int fd);
 
   /// The file descriptors attached so far, by index.
@@ -751,6 +752,11 @@ void Writer::save(const T& value) {
 }
 
 inline std::uint32_t Writer::attach_fd(int fd) {
+  // One descriptor attached twice travels once: a vector of handles to one object (proxies of
+  // one Manager, copies of one Queue) costs one descriptor, not one per element.
+  if (const auto it = std::find(fds_.begin(), fds_.end(), fd); it != fds_.end()) {
+    return static_cast<std::uint32_t>(it - fds_.begin());
+  }
   if (fds_.size() >= std::numeric_limits<std::uint32_t>::max()) {
     throw SerializationError("cannot attach more than 2^32 - 1 file descriptors to one message");
   }
