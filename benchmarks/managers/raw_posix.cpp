@@ -13,6 +13,7 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -38,7 +39,15 @@ using shm_allocator = bip::allocator<T, segment_manager>;
 using shm_string = bip::basic_string<char, std::char_traits<char>, shm_allocator<char>>;
 using int_map = bip::map<std::int64_t, std::int64_t, std::less<>,
                          shm_allocator<std::pair<const std::int64_t, std::int64_t>>>;
-using str_map = bip::map<shm_string, std::int64_t, std::less<>,
+/// Orders shared and local strings alike, so that a lookup needs no string in shared memory.
+struct by_view {
+  using is_transparent = void;
+  template <class A, class B>
+  bool operator()(const A& a, const B& b) const {
+    return std::string_view(a.data(), a.size()) < std::string_view(b.data(), b.size());
+  }
+};
+using str_map = bip::map<shm_string, std::int64_t, by_view,
                          shm_allocator<std::pair<const shm_string, std::int64_t>>>;
 using int_vector = bip::vector<std::int64_t, shm_allocator<std::int64_t>>;
 

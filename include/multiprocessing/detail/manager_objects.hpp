@@ -303,7 +303,9 @@ class dict_ops {
   /// old.
   void rebuild(std::uint64_t keys) {
     const std::uint64_t cap = std::bit_ceil(std::max(L::min_entries, keys + keys / 2 + 1));
-    const auto [index, entries] = fresh_arrays(t_, cap);
+    const auto arrays = fresh_arrays(t_, cap);  // not a structured binding: the lambda uses them
+    const offset index = arrays.first;
+    const offset entries = arrays.second;
     const std::uint64_t mask = 2 * cap - 1;
     std::uint64_t n = 0;
     for_each([&](const dict_entry& old) {
