@@ -121,10 +121,9 @@ class proxy_base {
   }
 
   /// Two proxies are equal when they refer to the same object of the same store (also when one
-  /// came from another process).
+  /// came from another process: a process has one heap object per store).
   [[nodiscard]] friend bool operator==(const proxy_base& a, const proxy_base& b) noexcept {
-    if (!a.heap_ || !b.heap_) return a.heap_ == b.heap_;
-    return a.heap_->id() == b.heap_->id() && a.obj_ == b.obj_;
+    return a.heap_ == b.heap_ && a.obj_ == b.obj_;
   }
 
  protected:

@@ -121,8 +121,9 @@ inline constexpr offset heap_start = (sizeof(heap_header) + 63) / 64 * 64;
 
 class heap;
 
-/// The stores this process maps, by (device, inode) of their memfd; expired entries are dropped
-/// as new ones come. A fork child inherits the mappings and so the table (its lock is reset).
+/// The stores this process maps (the ones it created too), by (device, inode) of their memfd, so
+/// that one store has one heap object per process; expired entries are dropped as new ones come. A
+/// fork child inherits the mappings and so the table (its lock is reset).
 class mapped_stores {
  public:
   using key_type = std::pair<std::uint64_t, std::uint64_t>;
@@ -186,7 +187,7 @@ class heap {
     hdr->owner_stamp = self_stamp();
     hdr->meta[meta_top] = heap_start;
     h->reserve(heap_start + grow_step);
-    return h;
+    return mapped_stores::instance().add(store_key(h->segment_->fd()), h);
   }
 
   /// Maps the heap behind `fd` (another process's; the caller keeps its fd).
@@ -194,10 +195,7 @@ class heap {
   /// A store this process has mapped already is shared, not mapped again: a process that loads
   /// thousands of proxies (a vector of them, a Pool task each) maps each store once.
   [[nodiscard]] static std::shared_ptr<heap> attach(int fd) {
-    struct stat st {};
-    if (::fstat(fd, &st) == -1) throw_errno("fstat Manager store");
-    const auto key =
-        std::pair{static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};
+    const auto key = store_key(fd);
     mapped_stores& known = mapped_stores::instance();
     if (auto h = known.find(key)) return h;
     auto segment = shm_segment::attach(fd, heap_start, "Manager");
@@ -218,8 +216,6 @@ class heap {
   [[nodiscard]] const shm_segment& segment() const noexcept { return *segment_; }
   [[nodiscard]] std::byte* at(offset o) const noexcept { return base_ + o; }
   [[nodiscard]] std::uint64_t capacity() const noexcept { return segment_->size(); }
-  /// The same for every mapping of one store, in every process (the memfd's inode number).
-  [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
 
   [[nodiscard]] std::uint64_t load(offset o) const noexcept {
     std::uint64_t v = 0;
@@ -288,15 +284,17 @@ class heap {
 
  private:
   explicit heap(std::shared_ptr<shm_segment> segment)
-      : segment_(std::move(segment)), base_(static_cast<std::byte*>(segment_->data())) {
+      : segment_(std::move(segment)), base_(static_cast<std::byte*>(segment_->data())) {}
+
+  /// Which store `fd` is: its memfd's device and inode.
+  [[nodiscard]] static mapped_stores::key_type store_key(int fd) {
     struct stat st {};
-    if (::fstat(segment_->fd(), &st) == -1) throw_errno("fstat Manager store");
-    id_ = static_cast<std::uint64_t>(st.st_ino);
+    if (::fstat(fd, &st) == -1) throw_errno("fstat Manager store");
+    return {static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};
   }
 
   std::shared_ptr<shm_segment> segment_;
   std::byte* base_;
-  std::uint64_t id_ = 0;
   mutable std::atomic<std::int64_t> last_owner_check_ms_{0};
 };
 
