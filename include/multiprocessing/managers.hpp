@@ -86,6 +86,14 @@ template <class T>
   return std::move(w).take();
 }
 
+/// The encodings of a range's items, each as a T.
+template <class T, class R>
+[[nodiscard]] std::vector<std::vector<std::byte>> encode_each(const R& values, const char* where) {
+  std::vector<std::vector<std::byte>> out;
+  for (const auto& v : values) out.push_back(encode(static_cast<const T&>(v), where));
+  return out;
+}
+
 template <class T>
 [[nodiscard]] T decode(std::span<const std::byte> bytes) {
   serialize::Reader r(bytes);
@@ -359,9 +367,70 @@ class DictProxy : public detail::proxy_base {
 // -------------------------------------------------------------------------------------
 
 /// Python: ListProxy, what Manager().list() returns. Indices may be negative, as in Python.
+namespace detail {
+
+/// What ListProxy and ArrayProxy share: Python's indexing (negative from the end), len and a
+/// snapshot, over a list object of the store.
 template <class T>
-class ListProxy : public detail::proxy_base {
-  using ops = detail::mgr::list_ops;
+class sequence_proxy : public proxy_base {
+ protected:
+  using ops = mgr::list_ops;
+
+  sequence_proxy() = default;
+  sequence_proxy(std::shared_ptr<mgr::heap> h, mgr::offset obj) : proxy_base(std::move(h), obj) {}
+
+  /// Index `i` of a sequence of `n` items as a position. @throws IndexError(`error`).
+  static std::uint64_t position(std::uint64_t n, std::int64_t i, const char* error) {
+    const auto size = static_cast<std::int64_t>(n);
+    if (i < 0) i += size;
+    if (i < 0 || i >= size) throw IndexError(error);
+    return static_cast<std::uint64_t>(i);
+  }
+
+  /// s[i], as operation `what`; IndexError(`error`) when out of range.
+  [[nodiscard]] T get_at(const char* what, std::int64_t i, const char* error) const {
+    auto t = open(what);
+    ops l(t, object());
+    return decode<T>(bytes_at(store(), l.at(position(l.size(), i, error))));
+  }
+
+  /// s[i] = x, as operation `what`; IndexError(`error`) when out of range.
+  void set_at(const char* what, std::int64_t i, const T& value, const char* error) {
+    const auto vb = encode(value, what);
+    auto t = open(what);
+    ops l(t, object());
+    l.set(position(l.size(), i, error), vb);
+    t.commit();
+  }
+
+  /// len(s), as operation `what`.
+  [[nodiscard]] std::size_t size_of(const char* what) const {
+    auto t = open(what);
+    return static_cast<std::size_t>(ops(t, object()).size());
+  }
+
+  /// list(s), as operation `what`.
+  [[nodiscard]] std::vector<T> snapshot(const char* what) const {
+    auto t = open(what);
+    ops l(t, object());
+    std::vector<T> out;
+    out.reserve(static_cast<std::size_t>(l.size()));
+    for (std::uint64_t i = 0; i < l.size(); ++i)
+      out.push_back(decode<T>(bytes_at(store(), l.at(i))));
+    return out;
+  }
+};
+
+}  // namespace detail
+
+template <class T>
+class ListProxy : public detail::sequence_proxy<T> {
+  using base = detail::sequence_proxy<T>;
+  using base::object;
+  using base::open;
+  using base::position;
+  using base::store;
+  using typename base::ops;
 
  public:
   using value_type = T;
@@ -378,11 +447,9 @@ class ListProxy : public detail::proxy_base {
 
   /// l.extend(range), in one atomic operation.
   template <std::ranges::input_range R>
-  requires std::convertible_to < std::ranges::range_reference_t<R>,
-  const T& > void extend(const R& values) {
-    std::vector<std::vector<std::byte>> enc;
-    for (const auto& v : values)
-      enc.push_back(detail::encode(static_cast<const T&>(v), "list.extend"));
+  requires(std::convertible_to<std::ranges::range_reference_t<R>, const T&>) void extend(
+      const R& values) {
+    const auto enc = detail::encode_each<T>(values, "list.extend");
     auto t = open("list.extend");
     ops(t, object()).extend(enc);
     t.commit();
@@ -394,20 +461,13 @@ class ListProxy : public detail::proxy_base {
   /// l[i]
   /// @throws IndexError when `i` is out of range.
   [[nodiscard]] T get(std::int64_t i) const {
-    auto t = open("list.get");
-    ops l(t, object());
-    return detail::decode<T>(
-        bytes_at(store(), l.at(index(l.size(), i, "list index out of range"))));
+    return this->get_at("list.get", i, "list index out of range");
   }
 
   /// l[i] = x
   /// @throws IndexError when `i` is out of range.
   void set(std::int64_t i, const T& value) {
-    const auto vb = detail::encode(value, "list.set");
-    auto t = open("list.set");
-    ops l(t, object());
-    l.set(index(l.size(), i, "list assignment index out of range"), vb);
-    t.commit();
+    this->set_at("list.set", i, value, "list assignment index out of range");
   }
 
   /// l.insert(i, x): before position i, clamped to the list as Python does.
@@ -427,7 +487,7 @@ class ListProxy : public detail::proxy_base {
     auto t = open("list.pop");
     ops l(t, object());
     if (l.size() == 0) throw IndexError("pop from empty list");
-    auto v = l.pop(index(l.size(), i, "pop index out of range"));
+    auto v = l.pop(position(l.size(), i, "pop index out of range"));
     t.commit();
     return detail::decode<T>(v);
   }
@@ -475,10 +535,7 @@ class ListProxy : public detail::proxy_base {
   }
 
   /// len(l)
-  [[nodiscard]] std::size_t size() const {
-    auto t = open("list.size");
-    return static_cast<std::size_t>(ops(t, object()).size());
-  }
+  [[nodiscard]] std::size_t size() const { return this->size_of("list.size"); }
   [[nodiscard]] bool empty() const { return size() == 0; }
 
   /// l.clear()
@@ -489,33 +546,18 @@ class ListProxy : public detail::proxy_base {
   }
 
   /// list(l): a snapshot.
-  [[nodiscard]] std::vector<T> to_vector() const {
-    auto t = open("list.to_vector");
-    ops l(t, object());
-    std::vector<T> out;
-    out.reserve(static_cast<std::size_t>(l.size()));
-    for (std::uint64_t i = 0; i < l.size(); ++i)
-      out.push_back(detail::decode<T>(bytes_at(store(), l.at(i))));
-    return out;
-  }
+  [[nodiscard]] std::vector<T> to_vector() const { return this->snapshot("list.to_vector"); }
 
-  void save(serialize::Writer& out) const { save_ref(out); }
+  void save(serialize::Writer& out) const { this->save_ref(out); }
   static ListProxy load(serialize::Reader& in) {
-    auto [h, obj] =
-        load_ref(in, detail::mgr::kind::list, 0, serialize::type_fingerprint<T>(), "ListProxy");
+    auto [h, obj] = base::load_ref(in, detail::mgr::kind::list, 0, serialize::type_fingerprint<T>(),
+                                   "ListProxy");
     return ListProxy(std::move(h), obj);
   }
 
  private:
   friend class multiprocessing::Manager;
-  using proxy_base::proxy_base;
-
-  static std::uint64_t index(std::uint64_t n, std::int64_t i, const char* error) {
-    const auto size = static_cast<std::int64_t>(n);
-    if (i < 0) i += size;
-    if (i < 0 || i >= size) throw IndexError(error);
-    return static_cast<std::uint64_t>(i);
-  }
+  using base::base;
 
   [[nodiscard]] bool same(const ops& l, std::uint64_t i, std::span<const std::byte> vb) const {
     const auto b = bytes_at(store(), l.at(i));
@@ -536,8 +578,8 @@ class ListProxy : public detail::proxy_base {
 
 /// Python: ArrayProxy, what Manager().Array(typecode, sequence) returns: a fixed-size sequence.
 template <class T>
-class ArrayProxy : public detail::proxy_base {
-  using ops = detail::mgr::list_ops;
+class ArrayProxy : public detail::sequence_proxy<T> {
+  using base = detail::sequence_proxy<T>;
 
  public:
   using value_type = T;
@@ -547,54 +589,31 @@ class ArrayProxy : public detail::proxy_base {
   /// a[i]
   /// @throws IndexError when `i` is out of range.
   [[nodiscard]] T get(std::int64_t i) const {
-    auto t = open("Array.get");
-    ops l(t, object());
-    return detail::decode<T>(bytes_at(store(), l.at(index(l.size(), i))));
+    return this->get_at("Array.get", i, "array index out of range");
   }
 
   /// a[i] = x
   /// @throws IndexError when `i` is out of range.
   void set(std::int64_t i, const T& value) {
-    const auto vb = detail::encode(value, "Array.set");
-    auto t = open("Array.set");
-    ops l(t, object());
-    l.set(index(l.size(), i), vb);
-    t.commit();
+    this->set_at("Array.set", i, value, "array index out of range");
   }
 
   /// len(a)
-  [[nodiscard]] std::size_t size() const {
-    auto t = open("Array.size");
-    return static_cast<std::size_t>(ops(t, object()).size());
-  }
+  [[nodiscard]] std::size_t size() const { return this->size_of("Array.size"); }
 
   /// a[:]
-  [[nodiscard]] std::vector<T> to_vector() const {
-    auto t = open("Array.to_vector");
-    ops l(t, object());
-    std::vector<T> out;
-    for (std::uint64_t i = 0; i < l.size(); ++i)
-      out.push_back(detail::decode<T>(bytes_at(store(), l.at(i))));
-    return out;
-  }
+  [[nodiscard]] std::vector<T> to_vector() const { return this->snapshot("Array.to_vector"); }
 
-  void save(serialize::Writer& out) const { save_ref(out); }
+  void save(serialize::Writer& out) const { this->save_ref(out); }
   static ArrayProxy load(serialize::Reader& in) {
-    auto [h, obj] =
-        load_ref(in, detail::mgr::kind::array, 0, serialize::type_fingerprint<T>(), "ArrayProxy");
+    auto [h, obj] = base::load_ref(in, detail::mgr::kind::array, 0,
+                                   serialize::type_fingerprint<T>(), "ArrayProxy");
     return ArrayProxy(std::move(h), obj);
   }
 
  private:
   friend class multiprocessing::Manager;
-  using proxy_base::proxy_base;
-
-  static std::uint64_t index(std::uint64_t n, std::int64_t i) {
-    const auto size = static_cast<std::int64_t>(n);
-    if (i < 0) i += size;
-    if (i < 0 || i >= size) throw IndexError("array index out of range");
-    return static_cast<std::uint64_t>(i);
-  }
+  using base::base;
 };
 
 // --- ValueProxy
@@ -786,7 +805,8 @@ class Manager {
   template <class T, std::ranges::input_range R>
   [[nodiscard]] ListProxy<T> list(const R& values) {
     return ListProxy<T>(store("Manager.list"),
-                        create_list<T>(detail::mgr::kind::list, encode_all<T>(values)));
+                        create_list<T>(detail::mgr::kind::list,
+                                       managers::detail::encode_each<T>(values, "Manager.list")));
   }
   template <class T>
   [[nodiscard]] ListProxy<T> list(std::initializer_list<T> values) {
@@ -819,7 +839,8 @@ class Manager {
   template <class T, std::ranges::input_range R>
   [[nodiscard]] ArrayProxy<T> Array(const R& values) {
     return ArrayProxy<T>(store("Manager.Array"),
-                         create_list<T>(detail::mgr::kind::array, encode_all<T>(values)));
+                         create_list<T>(detail::mgr::kind::array,
+                                        managers::detail::encode_each<T>(values, "Manager.Array")));
   }
   template <class T>
   [[nodiscard]] ArrayProxy<T> Array(std::initializer_list<T> values) {
@@ -881,14 +902,6 @@ class Manager {
     const auto obj = make(t);
     t.commit();
     return obj;
-  }
-
-  template <class T, class R>
-  [[nodiscard]] static std::vector<std::vector<std::byte>> encode_all(const R& values) {
-    std::vector<std::vector<std::byte>> out;
-    for (const auto& v : values)
-      out.push_back(managers::detail::encode(static_cast<const T&>(v), "Manager.list"));
-    return out;
   }
 
   template <class T>
