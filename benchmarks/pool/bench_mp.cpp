@@ -10,6 +10,7 @@
 #include <numeric>
 #include <optional>
 #include <stdexcept>
+#include <string>
 #include <tuple>
 #include <vector>
 
@@ -77,31 +78,34 @@ double map_seconds(std::int64_t items, long chunksize, int timed) {
   return best;
 }
 
+/// µs per call of `one_call(i)` (which returns square(i) once it came back), one in flight,
+/// after kWarmupTrips untimed calls; the sum of the results is checked.
+template <class Call>
+double round_trip_us(std::int64_t trips, const char* what, Call&& one_call) {
+  for (std::int64_t i = 0; i < kWarmupTrips; ++i) (void)one_call(i);
+  std::int64_t sum = 0;
+  const auto t0 = clock_type::now();
+  for (std::int64_t i = 0; i < trips; ++i) sum += one_call(i);
+  const double us = seconds_since(t0) * 1e6 / static_cast<double>(trips);
+  if (sum != (trips - 1) * trips * (2 * trips - 1) / 6)
+    throw std::runtime_error(std::string(what) + ": wrong result");
+  return us;
+}
+
 template <class Pool>
 double apply_us(std::int64_t trips) {
   Pool pool(kWorkers);
   warm_up(pool);
-  for (std::int64_t i = 0; i < kWarmupTrips; ++i) (void)pool.apply_async(bench::square, i).get();
-  std::int64_t sum = 0;
-  const auto t0 = clock_type::now();
-  for (std::int64_t i = 0; i < trips; ++i) sum += pool.apply_async(bench::square, i).get();
-  const double us = seconds_since(t0) * 1e6 / static_cast<double>(trips);
-  if (sum != (trips - 1) * trips * (2 * trips - 1) / 6)
-    throw std::runtime_error("apply_async: wrong result");
-  return us;
+  return round_trip_us(trips, "apply_async", [&pool](std::int64_t i) {
+    return pool.apply_async(bench::square, i).get();
+  });
 }
 
 template <class Executor>
 double submit_us(std::int64_t trips) {
   Executor ex(kWorkers);
-  for (std::int64_t i = 0; i < kWarmupTrips; ++i) (void)ex.submit(bench::square, i).result();
-  std::int64_t sum = 0;
-  const auto t0 = clock_type::now();
-  for (std::int64_t i = 0; i < trips; ++i) sum += ex.submit(bench::square, i).result();
-  const double us = seconds_since(t0) * 1e6 / static_cast<double>(trips);
-  if (sum != (trips - 1) * trips * (2 * trips - 1) / 6)
-    throw std::runtime_error("submit: wrong result");
-  return us;
+  return round_trip_us(trips, "submit",
+                       [&ex](std::int64_t i) { return ex.submit(bench::square, i).result(); });
 }
 
 }  // namespace
