@@ -1064,9 +1064,8 @@ class BaseManager {
     std::lock_guard guard(client_mutex_);
     auto first = connection::Client(address_, authkey_, timeout);
     first.send(std::pair<std::string, std::string>("hello", ""));
-    if (!first.poll(timeout))
-      throw TimeoutError("BaseManager.connect: " + address_.to_string() + " did not answer");
-    const auto [status, text] = first.recv<std::pair<int, std::string>>();
+    const auto [status, text] = receive<reply>(
+        first, timeout, "BaseManager.connect: " + address_.to_string() + " did not answer");
     if (status == reply_relay) {
       try {
         client_ = connection::Client(connection::Address(text), authkey_, timeout);
@@ -1090,15 +1089,12 @@ class BaseManager {
     if (!client_)
       throw ProcessError("BaseManager.get('" + typeid_ + "'): not connected (call connect())");
     client_->send(std::pair<std::string, std::string>("get", typeid_));
-    if (!client_->poll(timeout))
-      throw TimeoutError("BaseManager.get('" + typeid_ + "'): no answer");
-    const auto [status, text] = client_->recv<std::pair<int, std::string>>();
+    const std::string no_answer = "BaseManager.get('" + typeid_ + "'): no answer";
+    const auto [status, text] = receive<reply>(*client_, timeout, no_answer);
     if (status == reply_key_error) throw KeyError("'" + typeid_ + "' is not registered");
     if (status == reply_error) throw RemoteError("BaseManager callable", text, 0);
-    if (!client_->poll(timeout))
-      throw TimeoutError("BaseManager.get('" + typeid_ + "'): no answer");
     try {
-      return client_->recv<T>();
+      return receive<T>(*client_, timeout, no_answer);
     } catch (const TypeError& e) {
       throw TypeError("BaseManager.get('" + typeid_ + "'): " + e.what());
     }
@@ -1107,6 +1103,14 @@ class BaseManager {
  private:
   friend class Server;
   static constexpr int reply_ok = 0, reply_relay = 1, reply_key_error = 2, reply_error = 3;
+  using reply = std::pair<int, std::string>;  // status, text
+
+  /// The next message on `c` as a T, waiting at most `timeout`. @throws TimeoutError(`late`).
+  template <class T>
+  static T receive(Connection& c, Timeout timeout, const std::string& late) {
+    if (!c.poll(timeout)) throw TimeoutError(late);
+    return c.recv<T>();
+  }
 
   void bind() {
     std::lock_guard guard(st_->mutex);
@@ -1162,9 +1166,8 @@ inline void Server::serve_forever() {
   const auto answer = [this](client& c) {
     const auto [op, name] = c.conn.recv<std::pair<std::string, std::string>>();
     if (op == "hello") {
-      c.conn.send(c.tcp ? std::pair<int, std::string>(BaseManager::reply_relay,
-                                                      st_->relay->address().path())
-                        : std::pair<int, std::string>(BaseManager::reply_ok, ""));
+      c.conn.send(c.tcp ? BaseManager::reply(BaseManager::reply_relay, st_->relay->address().path())
+                        : BaseManager::reply(BaseManager::reply_ok, ""));
       return;
     }
     std::function<std::function<void(Connection&)>()> prepare;
@@ -1173,17 +1176,17 @@ inline void Server::serve_forever() {
       if (auto it = st_->registry.find(name); it != st_->registry.end()) prepare = it->second;
     }
     if (op != "get" || !prepare || c.tcp) {  // handles never travel over TCP
-      c.conn.send(std::pair<int, std::string>(BaseManager::reply_key_error, name));
+      c.conn.send(BaseManager::reply(BaseManager::reply_key_error, name));
       return;
     }
     std::function<void(Connection&)> send;
     try {
       send = prepare();  // a callable runs (and may throw) before anything is sent
     } catch (const std::exception& e) {
-      c.conn.send(std::pair<int, std::string>(BaseManager::reply_error, e.what()));
+      c.conn.send(BaseManager::reply(BaseManager::reply_error, e.what()));
       return;
     }
-    c.conn.send(std::pair<int, std::string>(BaseManager::reply_ok, ""));
+    c.conn.send(BaseManager::reply(BaseManager::reply_ok, ""));
     send(c.conn);
   };
   while (!st_->stopping.load()) {
