@@ -8,6 +8,8 @@
 #include <multiprocessing.hpp>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
@@ -23,8 +25,11 @@
 #include <string>
 #include <thread>
 #include <tuple>
+#include <utility>
 #include <vector>
 
+#include <link.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include "test_support.hpp"
@@ -465,6 +470,37 @@ TEMPLATE_TEST_CASE("Pool: maxtasksperchild replaces workers", "[pool][fork][spaw
   const std::set<pid_t> distinct(pids.begin(), pids.end());
   CHECK(distinct.size() == 5);
   CHECK(distinct.count(::getpid()) == 0);
+}
+
+template <int N>
+int plus(int x) {
+  return x + N;
+}
+
+TEST_CASE("Pool: forked workers start while another thread walks the loaded objects", "[pool][fork]") {
+  // A fork copies the loader's lock as it is: held, when another thread of the parent is inside
+  // dl_iterate_phdr() (unwinders, plugin loaders and our own code ids do that). A forked worker
+  // that walked the loaded objects itself would wait for that lock forever. Here a worker is
+  // replaced after every task while one thread walks them without pause, and every task is a new
+  // function (a new code id, looked up in the parent while the next worker forks).
+  std::atomic<bool> stop{false};
+  std::thread walker([&stop] {
+    while (!stop.load()) {
+      ::dl_iterate_phdr([](dl_phdr_info*, std::size_t, void*) { return ::sched_yield(); }, nullptr);
+    }
+  });
+  {
+    mp::ForkContext ctx;
+    auto pool = ctx.Pool({.processes = 1, .maxtasksperchild = 1});
+    constexpr auto functions = []<int... N>(std::integer_sequence<int, N...>) {
+      return std::array{&plus<N>...};
+    }(std::make_integer_sequence<int, 40>{});
+    for (std::size_t i = 0; i < functions.size(); ++i) {
+      REQUIRE(pool.apply_async(functions[i], 1).get(30s) == static_cast<int>(i) + 1);
+    }
+  }
+  stop.store(true);
+  walker.join();
 }
 
 TEMPLATE_TEST_CASE("Pool: a worker killed mid-task fails that task only and the pool keeps serving",

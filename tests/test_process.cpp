@@ -486,6 +486,12 @@ TEST_CASE("Process: a spawned child refuses code from a different binary", "[pro
   auto ref = mp::detail::make_code_ref(mp::detail::code_address(&return_normally));
   CHECK(ref.object.empty());  // the main program
   CHECK(ref.identity == mp::detail::main_program_identity());
+  CHECK(ref.image == mp::detail::exec_token());
+  CHECK(ref.image != 0);
+  CHECK(mp::detail::resolve_code_ref(ref) == mp::detail::code_address(&return_normally));
+  // As a child of another exec sees it: found by its offset in the main program.
+  ref.image = ~mp::detail::exec_token();
+  ref.address = 0;
   CHECK(mp::detail::resolve_code_ref(ref) == mp::detail::code_address(&return_normally));
 
   auto other = ref;

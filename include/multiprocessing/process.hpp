@@ -434,8 +434,9 @@ inline void Process::start_fork(detail::process_state& st) {
   detail::flush_std_streams();
   pid_t pid = -1;
   {
-    // Held across fork() so that the child's copy of the runtime is consistent.
-    std::lock_guard lock(rt.mu);
+    // Held across fork() so that the child's copies of the runtime and of the loader's lock are
+    // consistent (see detail/code_ref.hpp).
+    std::scoped_lock lock(rt.mu, detail::loader_mutex());
     pid = ::fork();
   }
   if (pid == -1) detail::throw_errno("fork " + who.name);

@@ -7,32 +7,66 @@
 // Each object is identified by its ELF build-id (or, without one, by the file's device, inode, size
 // and mtime), so a child that is not running the same binary says so instead of jumping into the
 // wrong code.
+//
+// A reference also carries the absolute address and a token of the program image it was made in
+// (see exec_token()): a process forked from that image, with no exec in between, uses the address
+// as it is. Such a child must not walk the loaded objects at all: dl_iterate_phdr() takes the
+// loader's lock, and a fork copies that lock held when another thread of the parent was inside
+// it (glibc resets only its own loader lock in the child, not this one) — the child then waits
+// forever. Our own walks in the parent take loader_mutex(), which Process::start holds across
+// fork(), so none of ours is ever caught mid-walk.
 #pragma once
 
 #include <cstdint>
 #include <cstring>
+#include <mutex>
 #include <string>
 
 #include <dlfcn.h>
 #include <elf.h>
 #include <link.h>
 #include <sys/stat.h>
+#if defined(__linux__)
+#include <sys/auxv.h>
+#endif
 
 #include "../errors.hpp"
 
 namespace multiprocessing::detail {
 
-/// A function's location: object path ("" for the main program), its identity and the offset.
+/// A function's location: object path ("" for the main program), its identity and the offset;
+/// and, for processes forked from the same image, the image's token and the absolute address.
 struct code_ref {
   std::string object;
   std::string identity;
   std::uint64_t offset = 0;
+  std::uint64_t image = 0;  // exec_token() of the process that made it; 0: unknown
+  std::uint64_t address = 0;
 
   template <class Archive>
   void serialize(Archive& ar) {
-    ar(object, identity, offset);
+    ar(object, identity, offset, image, address);
   }
 };
+
+/// Names the program image this process runs: 8 of the 16 random bytes the kernel places in every
+/// new image at exec (AT_RANDOM). fork() copies them, exec() draws new ones, so two processes with
+/// the same token have the same code at the same addresses. 0 where the platform has no such bytes.
+[[nodiscard]] inline std::uint64_t exec_token() noexcept {
+  std::uint64_t token = 0;
+#if defined(__linux__)
+  if (const unsigned long at = ::getauxval(AT_RANDOM); at != 0) {
+    std::memcpy(&token, reinterpret_cast<const void*>(at), sizeof token);
+  }
+#endif
+  return token;
+}
+
+/// Serializes this library's walks over the loaded objects with its fork()s (see above).
+[[nodiscard]] inline std::mutex& loader_mutex() noexcept {
+  static std::mutex mu;
+  return mu;
+}
 
 namespace code_ref_impl {
 
@@ -94,6 +128,7 @@ inline bool contains(const dl_phdr_info& info, std::uintptr_t addr) {
 /// Calls `visit(info, name)` for each loaded object until it returns true.
 template <class Visit>
 void for_each_object(Visit&& visit) {
+  const std::lock_guard lock(loader_mutex());
   struct context {
     Visit* visit;
     bool first = true;
@@ -116,6 +151,8 @@ void for_each_object(Visit&& visit) {
 /// @throws ProcessError when no loaded object holds it (e.g. code generated at run time).
 inline code_ref make_code_ref(std::uintptr_t addr) {
   code_ref ref;
+  ref.image = exec_token();
+  ref.address = addr;
   bool found = false;
   code_ref_impl::for_each_object([&](const dl_phdr_info& info, const std::string& name) {
     if (!code_ref_impl::contains(info, addr)) return false;
@@ -145,6 +182,7 @@ inline std::string main_program_identity() {
 /// Finds `ref` in this process (loading the shared library if needed) and checks its identity.
 /// @throws ProcessError naming the object when it is missing or is a different build.
 inline std::uintptr_t resolve_code_ref(const code_ref& ref) {
+  if (ref.image != 0 && ref.image == exec_token()) return static_cast<std::uintptr_t>(ref.address);
   std::uintptr_t addr = 0;
   std::string identity;
   auto find = [&] {
@@ -159,7 +197,11 @@ inline std::uintptr_t resolve_code_ref(const code_ref& ref) {
   if (!find()) {
     // A library the parent had loaded with dlopen(): load it here too. The handle is kept for the
     // life of the process on purpose (the code we are about to call lives in it).
-    if (ref.object.empty() || ::dlopen(ref.object.c_str(), RTLD_NOW | RTLD_GLOBAL) == nullptr) {
+    const bool loaded = !ref.object.empty() && [&] {
+      const std::lock_guard lock(loader_mutex());
+      return ::dlopen(ref.object.c_str(), RTLD_NOW | RTLD_GLOBAL) != nullptr;
+    }();
+    if (!loaded) {
       throw ProcessError("spawned child cannot load '" + ref.object + "'");
     }
     find();
