@@ -8,6 +8,9 @@ set(MP_CONFIG_DIR "${CMAKE_INSTALL_DATADIR}/cmake/multiprocessing")
 
 install(DIRECTORY include/ DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
 install(TARGETS multiprocessing EXPORT multiprocessingTargets)
+if(MP_WITH_MPI)
+  install(TARGETS multiprocessing_mpi EXPORT multiprocessingTargets)
+endif()
 install(EXPORT multiprocessingTargets
   NAMESPACE multiprocessing::
   DESTINATION "${MP_CONFIG_DIR}")

@@ -11,6 +11,7 @@ packages=(
   libboost-dev libfmt-dev catch2      # libraries (Catch2 2.13 for the tests)
   libssl-dev python3                  # python3: the benchmarks compare with Python's multiprocessing
   openmpi-bin libopenmpi-dev          # the MPI executor
+  python3-mpi4py                      # its benchmark compares with mpi4py.futures
 )
 
 if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then

@@ -181,9 +181,11 @@ struct initializer_runner<F, std::tuple<P...>> {
 };
 
 
-/// The process backend's core for a Pool or ProcessPoolExecutor with these settings.
+/// The process backend's core for a Pool or ProcessPoolExecutor with these settings, its workers
+/// started by `launcher` (processes of this machine under a Context, or MPI ranks).
 inline std::shared_ptr<pool_core> make_process_pool_core(pool_config config, const PoolInitializer& init,
-                                                         const PoolInitArgs& initargs, const Context& ctx);
+                                                         const PoolInitArgs& initargs,
+                                                         std::unique_ptr<worker_launcher> launcher);
 
 }  // namespace detail
 
@@ -224,7 +226,8 @@ class PoolInitializer {
 
  private:
   friend std::shared_ptr<detail::pool_core> detail::make_process_pool_core(
-      detail::pool_config, const PoolInitializer&, const PoolInitArgs&, const Context&);
+      detail::pool_config, const PoolInitializer&, const PoolInitArgs&,
+      std::unique_ptr<detail::worker_launcher>);
   std::uintptr_t runner_ = 0;
   std::optional<std::uintptr_t> fn_;
   std::vector<std::byte> object_;
@@ -253,7 +256,8 @@ class PoolInitArgs {
 
  private:
   friend std::shared_ptr<detail::pool_core> detail::make_process_pool_core(
-      detail::pool_config, const PoolInitializer&, const PoolInitArgs&, const Context&);
+      detail::pool_config, const PoolInitializer&, const PoolInitArgs&,
+      std::unique_ptr<detail::worker_launcher>);
   std::vector<std::byte> bytes_;
   std::shared_ptr<std::vector<detail::unique_fd>> fds_;
   std::uint64_t fingerprint_ = 0;
@@ -791,10 +795,11 @@ auto cut_chunks(const Maker& maker, const std::shared_ptr<Job>& job, Items& item
 }
 
 inline std::shared_ptr<pool_core> make_process_pool_core(pool_config config, const PoolInitializer& init,
-                                                         const PoolInitArgs& initargs, const Context& ctx) {
+                                                         const PoolInitArgs& initargs,
+                                                         std::unique_ptr<worker_launcher> launcher) {
   check_initargs(static_cast<bool>(init), !initargs.bytes_.empty(),
                  init.fingerprint_ == initargs.fingerprint_, initargs.types_name_, init.params_name_);
-  auto core = std::make_shared<pool_core>(ctx, std::move(config));
+  auto core = std::make_shared<pool_core>(std::move(launcher), std::move(config));
   // Encoded here, now that the code table exists.
   if (init) {
     serialize::Writer w;
@@ -827,7 +832,8 @@ inline std::shared_ptr<pool_core> process_pool_backend::make_core(PoolOptions op
   pool_config config;
   std::tie(config.processes, config.maxtasks) = checked_pool_size(options, cpu_count());
   config.max_prefetch = std::max<std::size_t>(1, max_prefetch);
-  return make_process_pool_core(std::move(config), options.initializer, options.initargs, ctx);
+  return make_process_pool_core(std::move(config), options.initializer, options.initargs,
+                                std::make_unique<process_launcher>(ctx));
 }
 
 }  // namespace detail

@@ -11,6 +11,11 @@
 // descriptors) until its results arrive, so a chunk a dead worker had not started yet is sent
 // again to another worker; the one it was running fails with BrokenProcessPool naming the exit
 // code or signal.
+//
+// Where a worker runs is a worker_launcher's business: a process of this machine started under a
+// Context (process_launcher, below), or a process on an MPI rank (multiprocessing/mpi.hpp). The
+// handler sees every worker as a worker_link: a socket carrying pool_wire frames, a descriptor
+// that becomes readable when the worker has ended, and its exit status.
 #pragma once
 
 #include <algorithm>
@@ -78,6 +83,111 @@ using chunk_ptr = std::shared_ptr<pool_chunk>;
   return text;
 }
 
+/// One worker as the pool's handler sees it, wherever it runs.
+class worker_link {
+ public:
+  worker_link() = default;
+  worker_link(const worker_link&) = delete;
+  worker_link& operator=(const worker_link&) = delete;
+  virtual ~worker_link() = default;
+  /// The socket that carries pool_wire frames to and from pool_worker_main.
+  [[nodiscard]] virtual int channel() const noexcept = 0;
+  /// Readable once the worker has ended.
+  [[nodiscard]] virtual int ended_fd() const noexcept = 0;
+  /// "pid 1234", or where else it runs: for messages.
+  [[nodiscard]] virtual std::string describe() const = 0;
+  [[nodiscard]] virtual pid_t pid() const noexcept = 0;
+  /// Chunks the worker had begun (pool_worker_main counts them), read after it ended.
+  [[nodiscard]] virtual std::uint64_t begun() const noexcept = 0;
+  /// Asks it to end now (SIGTERM).
+  virtual void terminate() noexcept = 0;
+  /// Ends it at once (SIGKILL).
+  virtual void kill() noexcept = 0;
+  /// Waits up to `limit` for it to end and reaps it. @returns the exit code (negative: the
+  ///   signal), nullopt when it is unknown.
+  virtual std::optional<int> reap(std::chrono::milliseconds limit) noexcept = 0;
+};
+
+/// Starts the workers of one pool.
+class worker_launcher {
+ public:
+  worker_launcher() = default;
+  worker_launcher(const worker_launcher&) = delete;
+  worker_launcher& operator=(const worker_launcher&) = delete;
+  virtual ~worker_launcher() = default;
+  /// A new worker running pool_worker_main(..., maxtasks, ...) at the other end of its channel.
+  /// @throws ProcessError (or OSError) when no worker can be started.
+  virtual std::unique_ptr<worker_link> launch(std::int64_t maxtasks) = 0;
+  /// False when the workers are on other machines: arguments cannot carry descriptors there.
+  [[nodiscard]] virtual bool passes_descriptors() const noexcept { return true; }
+  /// Where the workers run, for the error that refuses a descriptor ("another MPI rank").
+  [[nodiscard]] virtual std::string where() const { return "a worker process"; }
+};
+
+/// Workers as processes of this machine, started under a Context's start method and named as
+/// Python names them (ForkPoolWorker-1, SpawnPoolWorker-2, ...).
+class process_launcher final : public worker_launcher {
+ public:
+  explicit process_launcher(Context ctx) : ctx_(std::move(ctx)) {
+    const std::string method = ctx_.get_start_method();
+    prefix_ = method == "fork" ? "ForkPoolWorker" : method == "spawn" ? "SpawnPoolWorker"
+                                                                      : "ForkServerPoolWorker";
+  }
+
+  std::unique_ptr<worker_link> launch(std::int64_t maxtasks) override {
+    auto [mine, theirs] = socket_pair("pool worker channel");
+    auto w = std::make_unique<link>();
+    w->proc = ctx_.Process(&pool_worker_main, pool_socket{theirs.get(), mine.get()}, maxtasks,
+                           w->started, true);
+    w->proc.name(prefix_ + "-" + std::to_string(++counter_));
+    w->proc.daemon(true);
+    w->proc.start();
+    w->sock = std::move(mine);
+    w->pid_ = w->proc.pid().value_or(0);
+    return w;
+  }
+
+ private:
+  struct link final : worker_link {
+    Process proc;
+    RawValue<std::uint64_t> started;  // chunks the worker has begun (it counts, we read)
+    unique_fd sock;
+    pid_t pid_ = 0;
+
+    [[nodiscard]] int channel() const noexcept override { return sock.get(); }
+    [[nodiscard]] int ended_fd() const noexcept override { return proc.sentinel(); }
+    [[nodiscard]] std::string describe() const override { return "pid " + std::to_string(pid_); }
+    [[nodiscard]] pid_t pid() const noexcept override { return pid_; }
+    [[nodiscard]] std::uint64_t begun() const noexcept override {
+      return std::atomic_ref<std::uint64_t>(started.value()).load(std::memory_order_acquire);
+    }
+    void terminate() noexcept override {
+      try {
+        proc.terminate();
+      } catch (...) {
+      }
+    }
+    void kill() noexcept override {
+      try {
+        proc.kill();
+      } catch (...) {
+      }
+    }
+    std::optional<int> reap(std::chrono::milliseconds limit) noexcept override {
+      try {
+        proc.join(limit);
+        return proc.exitcode();
+      } catch (...) {
+        return std::nullopt;
+      }
+    }
+  };
+
+  Context ctx_;
+  std::string prefix_;
+  int counter_ = 0;
+};
+
 /// What a Pool is configured with.
 struct pool_config {
   int processes = 1;
@@ -95,14 +205,15 @@ class pool_core {
   using state = pool_state;
   using chunk_ptr = detail::chunk_ptr;
 
-  pool_core(Context ctx, pool_config config) : ctx_(std::move(ctx)), config_(std::move(config)) {
+  pool_core(std::unique_ptr<worker_launcher> launcher, pool_config config)
+      : launcher_(std::move(launcher)), config_(std::move(config)) {
     const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (fd == -1) throw_errno("eventfd pool wakeup");
     wake_fd_.reset(fd);
-    const std::string method = ctx_.get_start_method();
-    worker_prefix_ = method == "fork" ? "ForkPoolWorker" : method == "spawn" ? "SpawnPoolWorker"
-                                                                              : "ForkServerPoolWorker";
   }
+  /// Workers as processes of this machine under `ctx`'s start method.
+  pool_core(Context ctx, pool_config config)
+      : pool_core(std::make_unique<process_launcher>(std::move(ctx)), std::move(config)) {}
   pool_core(const pool_core&) = delete;
   pool_core& operator=(const pool_core&) = delete;
   ~pool_core() = default;  // handler_ leaves a forked copy's handler alone
@@ -125,6 +236,7 @@ class pool_core {
   /// Sets the message that runs the initializer in each new worker (before start()).
   void set_initializer(std::vector<std::byte> payload, std::vector<unique_fd> fds,
                        std::uint32_t code_needed) {
+    if (!fds.empty()) refuse_descriptors("the initializer's arguments hold");
     config_.has_initializer = true;
     config_.init_payload = std::move(payload);
     config_.init_fds = std::move(fds);
@@ -161,6 +273,9 @@ class pool_core {
   /// still submit after close().
   /// @throws ValueError "Pool not running"; BrokenProcessPool when the pool is broken.
   void submit(std::vector<chunk_ptr> chunks, bool feeder = false) {
+    for (const auto& c : chunks) {
+      if (!c->fds.empty()) refuse_descriptors("a task's arguments hold");
+    }
     bool wake = false;
     {
       std::lock_guard lock(mu_);
@@ -233,11 +348,10 @@ class pool_core {
   static constexpr std::size_t fast_prefetch = 16;
   static constexpr std::chrono::microseconds fast_task{500};
   struct worker {
-    Process proc;
-    RawValue<std::uint64_t> started;  // chunks the worker has begun (it counts, we read)
-    std::uint64_t answered = 0;       // results received
-    unique_fd sock;
-    int pidfd = -1;
+    std::unique_ptr<worker_link> link;
+    std::uint64_t answered = 0;  // results received
+    int sock = -1;               // link->channel()
+    int ended = -1;              // link->ended_fd()
     pid_t pid = 0;
     frame_in in;
     frame_out out;
@@ -256,6 +370,14 @@ class pool_core {
   [[nodiscard]] static std::size_t prefetch_for(const worker& w, const std::shared_ptr<pool_job>& job) noexcept {
     const bool same = !w.fast_job.owner_before(job) && !job.owner_before(w.fast_job);
     return same ? w.prefetch : slow_prefetch;
+  }
+
+  /// @throws ValueError when the workers cannot receive descriptors.
+  void refuse_descriptors(const char* what) const {
+    if (launcher_->passes_descriptors()) return;
+    throw ValueError(std::string("Pool: ") + what +
+                     " a descriptor (a Queue, Lock, Value, Connection or shared memory), which cannot "
+                     "reach " + launcher_->where());
   }
 
   void check_running_locked(bool feeder) const {
@@ -299,17 +421,11 @@ class pool_core {
   }
 
   void start_worker() {
-    auto [mine, theirs] = socket_pair("pool worker channel");
     auto w = std::make_unique<worker>();
-    w->proc = ctx_.Process(&pool_worker_main, pool_socket{theirs.get(), mine.get()}, config_.maxtasks,
-                           w->started);
-    w->proc.name(worker_prefix_ + "-" + std::to_string(++worker_counter_));
-    w->proc.daemon(true);
-    w->proc.start();
-    theirs.reset();
-    w->sock = std::move(mine);
-    w->pidfd = w->proc.sentinel();
-    w->pid = w->proc.pid().value_or(0);
+    w->link = launcher_->launch(config_.maxtasks);
+    w->sock = w->link->channel();
+    w->ended = w->link->ended_fd();
+    w->pid = w->link->pid();
     // The initializer goes first; code it needs is defined before it.
     define_code(*w, config_.init_code_needed);
     if (config_.has_initializer) {
@@ -320,7 +436,7 @@ class pool_core {
       std::vector<std::byte> init{static_cast<std::byte>(pool_msg::init), std::byte{0}};
       w->out.push(std::move(init));
     }
-    w->out.flush(w->sock.get());
+    w->out.flush(w->sock);
     workers_.push_back(std::move(w));
   }
 
@@ -343,11 +459,8 @@ class pool_core {
 
   void kill_all_workers() noexcept {
     for (auto& w : workers_) {
-      try {
-        w->proc.kill();
-        w->proc.join(std::chrono::seconds(5));
-      } catch (...) {
-      }
+      w->link->kill();
+      (void)w->link->reap(std::chrono::seconds(5));
     }
     workers_.clear();
   }
@@ -420,7 +533,7 @@ class pool_core {
             if (w->stopping) continue;
             w->stopping = true;
             w->out.push({static_cast<std::byte>(pool_msg::stop)});
-            if (!w->out.flush(w->sock.get())) continue;  // dead: its pidfd will say so
+            if (!w->out.flush(w->sock)) continue;  // dead: its pidfd will say so
           }
         } else {
           replace_workers();
@@ -431,8 +544,8 @@ class pool_core {
       fds.clear();
       fds.push_back({wake_fd_.get(), POLLIN, 0});
       for (auto& w : workers_) {
-        fds.push_back({w->sock.get(), static_cast<short>(POLLIN | (w->out.empty() ? 0 : POLLOUT)), 0});
-        fds.push_back({w->pidfd, POLLIN, 0});
+        fds.push_back({w->sock, static_cast<short>(POLLIN | (w->out.empty() ? 0 : POLLOUT)), 0});
+        fds.push_back({w->ended, POLLIN, 0});
       }
       // A worker's answer or a new submission usually follows within microseconds: look for it
       // briefly before sleeping (each sleep costs a wake-up on both sides).
@@ -473,10 +586,10 @@ class pool_core {
         const short sock_events = fds[1 + 2 * i].revents;
         const short pid_events = fds[2 + 2 * i].revents;
         if ((sock_events & (POLLIN | POLLHUP | POLLERR)) != 0) {
-          w.in.read(w.sock.get(), false);
+          w.in.read(w.sock, false);
           handle_frames(w);
         }
-        if ((sock_events & POLLOUT) != 0) w.out.flush(w.sock.get());
+        if ((sock_events & POLLOUT) != 0) w.out.flush(w.sock);
         if (pid_events != 0) dead.push_back(i);
       }
       for (auto it = dead.rbegin(); it != dead.rend(); ++it) worker_ended(*it);
@@ -519,7 +632,7 @@ class pool_core {
       ++best->assigned;
     }
     for (auto& w : workers_) {
-      if (!w->out.empty()) w->out.flush(w->sock.get());
+      if (!w->out.empty()) w->out.flush(w->sock);
     }
   }
 
@@ -628,12 +741,11 @@ class pool_core {
     std::unique_ptr<worker> w = std::move(workers_[index]);
     workers_.erase(workers_.begin() + static_cast<std::ptrdiff_t>(index));
     try {
-      w->in.read(w->sock.get(), false);  // it is dead: everything it wrote is there
+      w->in.read(w->sock, false);  // it is dead: everything it wrote is there
       handle_frames(*w);
     } catch (const std::exception&) {  // a torn last message: its chunk fails below
     }
-    w->proc.join(std::chrono::seconds(10));
-    const std::optional<int> code = w->proc.exitcode();
+    const std::optional<int> code = w->link->reap(std::chrono::seconds(10));
     const std::string how = describe_exit(code);
     if (!w->ready) {
       // It died before its initializer finished: none of its chunks started.
@@ -645,13 +757,13 @@ class pool_core {
     // The chunk it was running is the one it began last (its count is in shared memory); the
     // ones before it finished, but their results were held back in its batch and are lost with
     // it, so they run again elsewhere, as do the ones it had not begun.
-    const std::uint64_t begun = std::atomic_ref<std::uint64_t>(w->started.value()).load(std::memory_order_acquire);
+    const std::uint64_t begun = w->link->begun();
     std::uint64_t seq = w->answered + w->outstanding.size();  // the last outstanding chunk's number
     for (auto it = w->outstanding.rbegin(); it != w->outstanding.rend(); ++it, --seq) {
       const bool running = w->ready && it->sent && seq == begun;
       if (running) {
         const auto error = std::make_exception_ptr(BrokenProcessPool(
-            "a worker process (pid " + std::to_string(w->pid) + ") died with " + how +
+            "a worker process (" + w->link->describe() + ") died with " + how +
             " while running this task"));
         for (std::uint32_t i = 0; i < it->chunk->count; ++i) {
           if (it->chunk->job->finished.load()) break;
@@ -665,25 +777,16 @@ class pool_core {
 
   /// SIGTERM to every worker, SIGKILL after a short grace, all reaped.
   void terminate_workers() noexcept {
-    for (auto& w : workers_) {
-      try {
-        w->proc.terminate();
-      } catch (...) {
-      }
-    }
+    for (auto& w : workers_) w->link->terminate();
     const deadline grace(std::chrono::milliseconds(500));
     for (auto& w : workers_) {
       try {
-        if (!poll_fd(w->pidfd, POLLIN, grace, "pool worker")) w->proc.kill();
+        if (!poll_fd(w->ended, POLLIN, grace, "pool worker")) w->link->kill();
       } catch (...) {
+        w->link->kill();
       }
     }
-    for (auto& w : workers_) {
-      try {
-        w->proc.join(std::chrono::seconds(10));
-      } catch (...) {
-      }
-    }
+    for (auto& w : workers_) (void)w->link->reap(std::chrono::seconds(10));
   }
 
   /// Fails every chunk not finished (queued, submitted or on a worker) with `error`.
@@ -717,11 +820,9 @@ class pool_core {
     }
   }
 
-  Context ctx_;
+  std::unique_ptr<worker_launcher> launcher_;
   pool_config config_;
   pid_t creator_ = ::getpid();
-  std::string worker_prefix_;
-  int worker_counter_ = 0;
 
   std::mutex code_mu_;  // guards the code table
   std::unordered_map<std::uintptr_t, std::uint32_t> code_ids_;

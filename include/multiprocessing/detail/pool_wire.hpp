@@ -347,6 +347,10 @@ class result_builder {
         scratch_.clear();
         R value = call();
         scratch_.save(value);
+        if (!pass_descriptors_ && !scratch_.fds().empty()) {
+          throw TypeError("the task's result holds a descriptor (a Queue, Lock, Value, Connection "
+                          "or shared memory), which cannot travel to another machine");
+        }
         // Descriptors must outlive `value` (a handle closes its own): keep duplicates.
         std::vector<unique_fd> fds;
         for (const int fd : scratch_.fds()) fds.push_back(dup_fd(fd, "pool result descriptor"));
@@ -363,6 +367,7 @@ class result_builder {
     item(1, scratch_.bytes(), {});
   }
 
+  void pass_descriptors(bool yes) noexcept { pass_descriptors_ = yes; }
   std::vector<std::byte>& frame() noexcept { return frame_; }
   const std::vector<unique_fd>& fds() const noexcept { return fds_; }
 
@@ -392,6 +397,7 @@ class result_builder {
   std::vector<std::byte> frame_;
   std::vector<unique_fd> fds_;
   serialize::Writer scratch_;  // one item's value, reused
+  bool pass_descriptors_ = true;
 };
 
 /// Runs one chunk: `count` calls of F with arguments Args... read from `in`.
@@ -450,7 +456,10 @@ struct result_batch {
 /// The worker's whole life (the target of each worker Process). `started` counts the chunks it
 /// has begun, in shared memory: when the worker dies, the parent reads there which chunk was
 /// running (results of earlier ones may still have been in its batch).
-inline void pool_worker_main(pool_socket sock, std::int64_t maxtasks, RawValue<std::uint64_t> started) {
+/// `pass_descriptors`: false when the parent is on another machine (an MPI rank's relay): a result
+/// holding a descriptor then fails with TypeError instead of travelling.
+inline void pool_worker_main(pool_socket sock, std::int64_t maxtasks, RawValue<std::uint64_t> started,
+                             bool pass_descriptors) {
   // terminate() must end a worker promptly even when the program installed a SIGTERM handler
   // that a forked worker inherited.
   ::signal(SIGTERM, SIG_DFL);
@@ -535,6 +544,7 @@ inline void pool_worker_main(pool_socket sock, std::int64_t maxtasks, RawValue<s
         std::atomic_ref<std::uint64_t>(started.value()).store(++begun, std::memory_order_release);
         const auto began = std::chrono::steady_clock::now();
         result_builder out;
+        out.pass_descriptors(pass_descriptors);
         out.begin(count);
         try {
           const std::uintptr_t addr = code.at(id);
