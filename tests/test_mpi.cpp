@@ -261,6 +261,22 @@ TEST_CASE("MPIPoolExecutor: run alone, it spawns its workers with MPI_Comm_spawn
   CHECK_THROWS_AS(ex.submit(fail_on_three, 3).result(30s), std::out_of_range);
 }
 
+int kill_my_rank(int) {
+  ::kill(::getppid(), SIGKILL);  // a worker's parent is the serving rank's process
+  std::this_thread::sleep_for(10s);
+  return 0;
+}
+
+// Run by ctest apart from the others: Open MPI ends the whole job when a rank dies. What counts is
+// that the job ends, in bounded time, saying why; it must not hang.
+TEST_CASE("MPIPoolExecutor: a serving rank that dies ends the job instead of hanging",
+          "[mpi_rank_death]") {
+  mp::mpi::MPIPoolExecutor ex(2);
+  auto f = ex.submit(kill_my_rank, 0);
+  CHECK_THROWS_AS(f.result(60s), mp::BrokenProcessPool);  // if MPI lets rank 0 live on
+  std::puts("rank 0 saw BrokenProcessPool");
+}
+
 int main(int argc, char* argv[]) {
   mp::freeze_support();
   auto world = mp::mpi::serve_unless_root(argc, argv);

@@ -277,8 +277,10 @@ struct executor_core<multiprocessing::detail::mpi_pool_backend> {
                      .initializer = std::move(options.initializer),
                      .initargs = std::move(options.initargs),
                      .maxtasksperchild = options.max_tasks_per_child};
-    // Two calls per worker at most, as ProcessPoolExecutor: the rest stay cancellable.
-    return multiprocessing::detail::mpi_pool_backend::make_core(std::move(pool), 2);
+    // As ProcessPoolExecutor, two calls per worker while calls are slow, so the rest stay
+    // cancellable; but calls that prove quick may queue deeper on a rank (up to 16, as in a Pool),
+    // since each trip through MPI and back costs far more than a local one.
+    return multiprocessing::detail::mpi_pool_backend::make_core(std::move(pool));
   }
 };
 

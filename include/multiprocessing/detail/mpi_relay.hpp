@@ -222,9 +222,9 @@ class mpi_idle {
   std::chrono::microseconds sleep_{0};
 };
 
-/// ppoll() with a timespec timeout. @returns its result; EINTR counts as 0.
-inline int mpi_wait(std::vector<pollfd>& fds, timespec timeout) {
-  const int rc = ::ppoll(fds.data(), fds.size(), &timeout, nullptr);
+/// ppoll() for up to `timeout` (nullopt: no limit). @returns its result; EINTR counts as 0.
+inline int mpi_wait(std::vector<pollfd>& fds, std::optional<timespec> timeout) {
+  const int rc = ::ppoll(fds.data(), fds.size(), timeout ? &*timeout : nullptr, nullptr);
   if (rc == -1 && errno != EINTR) throw_errno("ppoll MPI pool");
   return rc == -1 ? 0 : rc;
 }
@@ -629,7 +629,11 @@ class mpi_relay {
         fds.push_back({r.sock.get(), events, 0});
         ids.push_back(id);
       }
-      if (mpi_wait(fds, active ? timespec{0, 0} : idle.next()) > 0) {
+      // With no remote worker nothing can arrive from the ranks: sleep until asked to do something.
+      const bool idle_world = workers_.empty() && out_.empty() && !active;
+      std::optional<timespec> timeout;
+      if (!idle_world) timeout = active ? timespec{0, 0} : idle.next();
+      if (mpi_wait(fds, timeout) > 0) {
         active = true;
         if (fds[0].revents != 0) mpi_drain_fd(wake_.get());
         for (std::size_t i = 0; i < ids.size(); ++i) {
@@ -781,6 +785,8 @@ class mpi_relay {
     std::string command = program_;
     MPI_Comm inter = MPI_COMM_NULL;
     std::vector<int> codes(static_cast<std::size_t>(n), MPI_SUCCESS);
+    // MPI_COMM_SELF's default handler aborts the program: a failed spawn must be an exception.
+    check_mpi(MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN), "Comm_set_errhandler");
     check_mpi(MPI_Comm_spawn(command.data(), argv.data(), n, MPI_INFO_NULL, 0, MPI_COMM_SELF, &inter,
                              codes.data()),
               "Comm_spawn");
