@@ -26,25 +26,12 @@
 #include <multiprocessing/mpi.hpp>
 
 #include "../common/harness.hpp"
+#include "../pool/pool.hpp"  // crunch() and square(), the pool benchmark's kernels
 
 namespace mp = multiprocessing;
 using clock_type = std::chrono::steady_clock;
 
 namespace {
-
-/// mpi.py's crunch(): a xorshift64 walk.
-std::uint64_t crunch(std::uint64_t seed, std::int64_t steps) {
-  std::uint64_t x = seed * 0x9E3779B97F4A7C15ULL + 1;
-  for (std::int64_t i = 0; i < steps; ++i) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    x += static_cast<std::uint64_t>(i);
-  }
-  return x;
-}
-
-std::int64_t square(std::int64_t x) { return x * x; }
 
 double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
@@ -61,13 +48,13 @@ figures measure(Executor& ex, std::int64_t items, std::int64_t tasks, std::int64
                 std::uint64_t expected) {
   std::vector<std::int64_t> xs(static_cast<std::size_t>(items));
   std::iota(xs.begin(), xs.end(), std::int64_t{0});
-  for (auto y : ex.map(square, std::vector<std::int64_t>(xs.begin(), xs.begin() + 64))) (void)y;
+  for (auto y : ex.map(bench::square, std::vector<std::int64_t>(xs.begin(), xs.begin() + 64))) (void)y;
   figures f;
   double best = 0;
   for (int round = 0; round < 3; ++round) {
     const auto t0 = clock_type::now();
     std::int64_t sum = 0;
-    for (auto y : ex.map(square, xs)) sum += y;
+    for (auto y : ex.map(bench::square, xs)) sum += y;
     const double s = seconds_since(t0);
     if (sum != (items - 1) * items * (2 * items - 1) / 6) throw mp::Error("bench_mpi: wrong sum of squares");
     best = round == 0 ? s : std::min(best, s);
@@ -75,7 +62,7 @@ figures measure(Executor& ex, std::int64_t items, std::int64_t tasks, std::int64
   f.tiny_items_s = static_cast<double>(items) / best;
   const auto t0 = clock_type::now();
   std::vector<mp::futures::Future<std::uint64_t>> fs;
-  for (std::int64_t k = 0; k < tasks; ++k) fs.push_back(ex.submit(crunch, static_cast<std::uint64_t>(k), steps));
+  for (std::int64_t k = 0; k < tasks; ++k) fs.push_back(ex.submit(bench::crunch, static_cast<std::uint64_t>(k), steps));
   std::uint64_t checksum = 0;
   for (auto& fut : fs) checksum += fut.result();
   f.cpu_s = seconds_since(t0);
@@ -115,7 +102,7 @@ int main(int argc, char* argv[]) {
     std::puts("measuring the CPU-bound job serially ...");
     auto t0 = clock_type::now();
     std::uint64_t expected = 0;
-    for (std::int64_t k = 0; k < tasks; ++k) expected += crunch(static_cast<std::uint64_t>(k), steps);
+    for (std::int64_t k = 0; k < tasks; ++k) expected += bench::crunch(static_cast<std::uint64_t>(k), steps);
     const double serial_s = seconds_since(t0);
 
     std::puts("measuring the local ProcessPoolExecutor(2) ...");

@@ -14,25 +14,15 @@ Without mpi4py, the mpi lines say 0 (and stderr says why).
 """
 import concurrent.futures as cf
 import multiprocessing as mp
+import os
 import sys
 import time
 
-MASK = (1 << 64) - 1
-
-
-def crunch(seed, steps):
-    """main.cpp's crunch(): a xorshift64 walk, in 64-bit arithmetic."""
-    x = (seed * 0x9E3779B97F4A7C15 + 1) & MASK
-    for i in range(steps):
-        x ^= (x << 13) & MASK
-        x ^= x >> 7
-        x ^= (x << 17) & MASK
-        x = (x + i) & MASK
-    return x
-
-
-def square(x):
-    return x * x
+# The kernels are pool.py's (the CPU-bound walk and the tiny call), so the two benchmarks measure
+# the same work; mpi4py's spawned workers get the folder on their sys.path to unpickle them.
+POOL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pool")
+sys.path.insert(0, POOL_DIR)
+from pool import MASK, crunch, square  # noqa: E402
 
 
 def report(workload, value):
@@ -77,7 +67,7 @@ def main():
         report("tiny_mpi_items_s", 0)
         report("cpu_mpi_s", 0)
         return
-    with MPIPoolExecutor(2) as ex:
+    with MPIPoolExecutor(2, path=[POOL_DIR]) as ex:
         tiny, cpu = measure(ex, items, tasks, steps, expected)
     report("tiny_mpi_items_s", tiny)
     report("cpu_mpi_s", cpu)

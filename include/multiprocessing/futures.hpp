@@ -565,20 +565,28 @@ namespace detail {
 template <class Backend>
 struct executor_core;
 
+/// An executor's options checked as Python checks them, as a Pool's (ProcessPoolExecutorOptions
+/// and the MPI executor's, which have the same fields).
+/// @throws ValueError for max_workers <= 0 or max_tasks_per_child < 1.
+template <class Options>
+PoolOptions executor_pool_options(Options& options) {
+  if (options.max_workers && *options.max_workers <= 0) {
+    throw ValueError("max_workers must be greater than 0");
+  }
+  if (options.max_tasks_per_child && *options.max_tasks_per_child < 1) {
+    throw ValueError("max_tasks_per_child must be >= 1");
+  }
+  return PoolOptions{.processes = options.max_workers,
+                     .initializer = std::move(options.initializer),
+                     .initargs = std::move(options.initargs),
+                     .maxtasksperchild = options.max_tasks_per_child};
+}
+
 template <>
 struct executor_core<process_pool_backend> {
   using options_type = ProcessPoolExecutorOptions;
   static std::shared_ptr<pool_core> make(ProcessPoolExecutorOptions options) {
-    if (options.max_workers && *options.max_workers <= 0) {
-      throw ValueError("max_workers must be greater than 0");
-    }
-    if (options.max_tasks_per_child && *options.max_tasks_per_child < 1) {
-      throw ValueError("max_tasks_per_child must be >= 1");
-    }
-    PoolOptions pool{.processes = options.max_workers,
-                     .initializer = std::move(options.initializer),
-                     .initargs = std::move(options.initargs),
-                     .maxtasksperchild = options.max_tasks_per_child};
+    PoolOptions pool = executor_pool_options(options);
     const Context ctx = options.mp_context ? *options.mp_context : get_context();
     // Two calls per worker at most: the rest stay pending, so cancellable (see the header).
     return process_pool_backend::make_core(std::move(pool), ctx, 2);

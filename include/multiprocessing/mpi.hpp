@@ -267,16 +267,7 @@ template <>
 struct executor_core<multiprocessing::detail::mpi_pool_backend> {
   using options_type = mpi::MPIPoolExecutorOptions;
   static std::shared_ptr<pool_core> make(mpi::MPIPoolExecutorOptions options) {
-    if (options.max_workers && *options.max_workers <= 0) {
-      throw ValueError("max_workers must be greater than 0");
-    }
-    if (options.max_tasks_per_child && *options.max_tasks_per_child < 1) {
-      throw ValueError("max_tasks_per_child must be >= 1");
-    }
-    PoolOptions pool{.processes = options.max_workers,
-                     .initializer = std::move(options.initializer),
-                     .initargs = std::move(options.initargs),
-                     .maxtasksperchild = options.max_tasks_per_child};
+    PoolOptions pool = executor_pool_options(options);
     // As ProcessPoolExecutor, two calls per worker while calls are slow, so the rest stay
     // cancellable; but calls that prove quick may queue deeper on a rank (up to 16, as in a Pool),
     // since each trip through MPI and back costs far more than a local one.
