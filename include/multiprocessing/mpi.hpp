@@ -23,9 +23,12 @@
 // Connection, shared memory): they cannot reach another machine; submitting one is ValueError.
 //
 // MPI's fault model: Open MPI (Debian's build has no ULFM) ends the whole job when a rank itself
-// dies, rank 0 included, so nothing hangs but nothing survives it either. An MPI error that MPI
-// does report (errors return on the library's communicators) fails every pending future with
-// BrokenProcessPool and breaks the executor; it never hangs.
+// dies, rank 0 included, so nothing hangs but nothing survives it either. A spawned serving
+// process that dies takes the others spawned with it, but not the program, and MPI says nothing:
+// rank 0 gives up a serving process silent for detail::mpi_lost_after (they say they are alive
+// every second while they have workers), failing the calls it was sent with BrokenProcessPool.
+// An MPI error that MPI does report (errors return on the library's communicators) fails every
+// pending future with BrokenProcessPool and breaks the executor; it never hangs.
 #pragma once
 
 #include <mpi.h>

@@ -21,6 +21,8 @@
 //              part    a leading piece of one (frames over 1 GiB)      frame / part, as 0 -> host
 //              signal  i32 signal number                 ended         i32 has code, i32 code,
 //              exit    (the host ends; id 0)                           u64 chunks begun
+//                                                        alive         (id 0, every second while
+//                                                                      it has workers)
 // Sends are MPI_Isend (a large frame never blocks the loop); both loops spin briefly after
 // activity and then sleep in ppoll() with a growing timeout (at most 1 ms), since MPI gives no
 // descriptor to wait on.
@@ -75,7 +77,14 @@ enum class mpi_msg : std::uint8_t {
   signal = 6,
   ended = 7,
   exit = 8,
+  alive = 9,
 };
+
+/// A rank with workers says it is alive this often; rank 0 gives it up after mpi_lost_after of
+/// silence. (Under mpirun a dead rank ends the whole job; a spawned one does not, and MPI tells
+/// its parent nothing.)
+inline constexpr std::chrono::seconds mpi_alive_every{1};
+inline constexpr std::chrono::seconds mpi_lost_after{10};
 
 /// Frames larger than this travel as several messages (an MPI count is an int).
 inline constexpr std::size_t mpi_piece = std::size_t{1} << 30;
@@ -258,8 +267,13 @@ class mpi_host {
     mpi_idle idle;
     std::vector<pollfd> fds;
     bool running = true;
+    auto last_alive = std::chrono::steady_clock::now();
     while (running) {
       bool active = false;
+      if (const auto now = std::chrono::steady_clock::now(); !workers_.empty() && now - last_alive >= mpi_alive_every) {
+        out_.send(comm_, 0, mpi_msg::alive, 0, {});
+        last_alive = now;
+      }
       while (auto m = mpi_receive(comm_, 0)) {
         active = true;
         if (m->kind == mpi_msg::exit) {
@@ -444,6 +458,7 @@ struct mpi_worker_state {
   pid_t pid = 0;
   std::optional<int> code;
   std::uint64_t begun = 0;
+  bool lost = false;  // ended without a report (its rank stopped answering, or MPI failed)
   unique_fd ended = mpi_eventfd();  // readable once it has ended
 };
 
@@ -533,6 +548,8 @@ class mpi_relay {
     int rank;
     int workers;
     bool spawned;
+    bool gone = false;  // stopped answering: no more workers start there
+    std::chrono::steady_clock::time_point heard = std::chrono::steady_clock::now();
   };
   struct relayed {
     std::shared_ptr<mpi_worker_state> state;
@@ -619,6 +636,7 @@ class mpi_relay {
       }
       active |= receive_all();
       active |= out_.progress();
+      give_up_silent_hosts();
 
       fds.clear();
       ids.clear();
@@ -675,13 +693,59 @@ class mpi_relay {
     for (MPI_Comm c : comms) {
       while (auto m = mpi_receive(c, MPI_ANY_SOURCE)) {
         any = true;
-        from_host(*m);
+        from_host(*m, host_index(c, m->source));
       }
     }
     return any;
   }
 
-  void from_host(const mpi_message& m) {
+  [[nodiscard]] std::size_t host_index(MPI_Comm comm, int rank) const {
+    for (std::size_t i = 0; i < hosts_.size(); ++i) {
+      if (hosts_[i].comm == comm && hosts_[i].rank == rank) return i;
+    }
+    throw SerializationError("MPI pool: a message from rank " + std::to_string(rank) + ", which serves nothing");
+  }
+
+  /// A rank with workers that has said nothing for mpi_lost_after is given up: its workers end
+  /// as lost (the chunks they were sent fail, the others run elsewhere) and none starts there.
+  void give_up_silent_hosts() {
+    const auto now = std::chrono::steady_clock::now();
+    for (std::size_t h = 0; h < hosts_.size(); ++h) {
+      host& x = hosts_[h];
+      if (x.gone || x.workers == 0 || now - x.heard < mpi_lost_after) continue;
+      x.gone = true;
+      const std::string why = (x.spawned ? "spawned MPI process " + std::to_string(h)
+                                          : "MPI rank " + std::to_string(x.rank)) +
+                              " stopped answering (nothing for " + std::to_string(mpi_lost_after.count()) +
+                              " s: it died, or MPI lost it)";
+      for (auto it = workers_.begin(); it != workers_.end();) {
+        if (it->second.host != h) {
+          ++it;
+          continue;
+        }
+        lose(it->second, why);
+        it = workers_.erase(it);
+      }
+      x.workers = 0;
+    }
+  }
+
+  /// Worker `r` ends as lost (`why`), or fails to start.
+  static void lose(relayed& r, const std::string& why) noexcept {
+    {
+      std::lock_guard lock(r.state->mu);
+      r.state->at = r.state->at == mpi_worker_state::phase::starting ? mpi_worker_state::phase::failed
+                                                                       : mpi_worker_state::phase::ended;
+      r.state->error = why;
+      r.state->lost = true;
+    }
+    r.state->cv.notify_all();
+    mpi_signal_fd(r.state->ended.get());
+  }
+
+  void from_host(const mpi_message& m, std::size_t from) {
+    hosts_[from].heard = std::chrono::steady_clock::now();
+    if (m.kind == mpi_msg::alive) return;
     const auto it = workers_.find(m.worker);
     if (it == workers_.end()) return;  // a worker this relay gave up on
     relayed& r = it->second;
@@ -752,31 +816,34 @@ class mpi_relay {
 
   void begin_start(const std::shared_ptr<mpi_worker_state>& st, std::int64_t maxtasks, unique_fd sock) {
     st->id = ++last_id_;
-    if (!broken_.empty() || hosts_.empty()) {
+    std::optional<std::size_t> best;
+    for (std::size_t i = 0; i < hosts_.size(); ++i) {
+      if (!hosts_[i].gone && (!best || hosts_[i].workers < hosts_[*best].workers)) best = i;
+    }
+    if (!broken_.empty() || !best) {
       {
         std::lock_guard lock(st->mu);
-        st->error = !broken_.empty() ? broken_
-                                     : "no MPI rank serves tasks: start the program with mpirun -n N "
-                                       "(N >= 2), or run it alone so that workers are spawned";
+        st->error = !broken_.empty()   ? broken_
+                    : hosts_.empty()   ? "no MPI rank serves tasks: start the program with mpirun -n N "
+                                         "(N >= 2), or run it alone so that workers are spawned"
+                                       : "every MPI rank that served tasks stopped answering";
         st->at = mpi_worker_state::phase::failed;
       }
       st->cv.notify_all();
       return;
     }
-    std::size_t best = 0;
-    for (std::size_t i = 1; i < hosts_.size(); ++i) {
-      if (hosts_[i].workers < hosts_[best].workers) best = i;
-    }
-    host& h = hosts_[best];
-    st->where = "MPI rank " + std::to_string(h.rank) + (h.spawned ? " (spawned)" : "");
+    host& h = hosts_[*best];
+    if (h.workers == 0) h.heard = std::chrono::steady_clock::now();  // silent until now by design
+    st->where = h.spawned ? "spawned MPI process " + std::to_string(*best) : "MPI rank " + std::to_string(h.rank);
     ++h.workers;
     relayed& r = workers_[st->id];
     r.state = st;
-    r.host = best;
+    r.host = *best;
     r.sock = std::move(sock);
     out_.send_value(h.comm, h.rank, mpi_msg::start, st->id, maxtasks);
   }
 
+  /// Starts `n` serving processes (one MPI_Comm_spawn of this program).
   void spawn(int n) {
     std::vector<std::string> args = args_;
     std::vector<char*> argv;
@@ -798,14 +865,25 @@ class mpi_relay {
 
   /// Tells every serving rank to exit, lets the messages go, disconnects the spawned ones.
   void say_exit() {
-    for (const host& h : hosts_) out_.send(h.comm, h.rank, mpi_msg::exit, 0, {});
+    for (const host& h : hosts_) {
+      if (!h.gone) out_.send(h.comm, h.rank, mpi_msg::exit, 0, {});
+    }
     const deadline until(std::chrono::seconds(10));
     while (!out_.empty() && !until.expired()) {
       (void)out_.progress();
       std::this_thread::yield();
     }
     out_.abandon();
-    for (MPI_Comm& c : spawned_) MPI_Comm_disconnect(&c);
+    // Disconnecting is collective: with a member gone it would wait forever, so that group is
+    // only freed.
+    for (MPI_Comm& c : spawned_) {
+      const bool whole = std::none_of(hosts_.begin(), hosts_.end(), [&](const host& h) { return h.comm == c && h.gone; });
+      if (whole) {
+        MPI_Comm_disconnect(&c);
+      } else {
+        MPI_Comm_free(&c);
+      }
+    }
     spawned_.clear();
     hosts_.clear();
   }
@@ -813,19 +891,7 @@ class mpi_relay {
   /// Every remote worker ends as lost (`why`), and no more can start.
   void lose_everything(const std::string& why) noexcept {
     if (broken_.empty()) broken_ = why;
-    for (auto& [id, r] : workers_) {
-      {
-        std::lock_guard lock(r.state->mu);
-        if (r.state->at == mpi_worker_state::phase::starting) {
-          r.state->at = mpi_worker_state::phase::failed;
-        } else {
-          r.state->at = mpi_worker_state::phase::ended;
-        }
-        r.state->error = why;
-      }
-      r.state->cv.notify_all();
-      mpi_signal_fd(r.state->ended.get());
-    }
+    for (auto& [id, r] : workers_) lose(r, why);
     workers_.clear();
     out_.abandon();
   }
@@ -862,16 +928,17 @@ class mpi_link final : public worker_link {
   [[nodiscard]] int ended_fd() const noexcept override { return state_->ended.get(); }
   [[nodiscard]] std::string describe() const override {
     std::lock_guard lock(state_->mu);
-    std::string text = "pid " + std::to_string(state_->pid) + " on " + state_->where;
-    if (!state_->error.empty()) text += ", lost to " + state_->error;
-    return text;
+    if (state_->lost) return "pid " + std::to_string(state_->pid) + ": " + state_->error;
+    return "pid " + std::to_string(state_->pid) + " on " + state_->where;
   }
   [[nodiscard]] pid_t pid() const noexcept override { return state_->pid; }
-  /// 0 when it was lost without a report: its chunks then wait for a replacement, which cannot
-  /// start once MPI has failed, so the pool breaks and fails them with BrokenProcessPool.
   [[nodiscard]] std::uint64_t begun() const noexcept override {
     std::lock_guard lock(state_->mu);
     return state_->begun;
+  }
+  [[nodiscard]] bool lost() const noexcept override {
+    std::lock_guard lock(state_->mu);
+    return state_->lost;
   }
   void terminate() noexcept override { relay_->signal(state_->id, SIGTERM); }
   void kill() noexcept override { relay_->signal(state_->id, SIGKILL); }

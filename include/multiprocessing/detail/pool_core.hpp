@@ -99,6 +99,9 @@ class worker_link {
   [[nodiscard]] virtual pid_t pid() const noexcept = 0;
   /// Chunks the worker had begun (pool_worker_main counts them), read after it ended.
   [[nodiscard]] virtual std::uint64_t begun() const noexcept = 0;
+  /// True when it ended without a report (a remote worker whose machine stopped answering):
+  /// which chunk it was running is unknown, so every chunk it was sent fails.
+  [[nodiscard]] virtual bool lost() const noexcept { return false; }
   /// Asks it to end now (SIGTERM).
   virtual void terminate() noexcept = 0;
   /// Ends it at once (SIGKILL).
@@ -760,7 +763,7 @@ class pool_core {
     const std::uint64_t begun = w->link->begun();
     std::uint64_t seq = w->answered + w->outstanding.size();  // the last outstanding chunk's number
     for (auto it = w->outstanding.rbegin(); it != w->outstanding.rend(); ++it, --seq) {
-      const bool running = w->ready && it->sent && seq == begun;
+      const bool running = it->sent && (w->link->lost() || (w->ready && seq == begun));
       if (running) {
         const auto error = std::make_exception_ptr(BrokenProcessPool(
             "a worker process (" + w->link->describe() + ") died with " + how +
