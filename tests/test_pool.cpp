@@ -547,6 +547,22 @@ TEST_CASE("Pool: results of quick tasks a dying worker held back run again, only
   }
 }
 
+TEST_CASE("Pool: a worker holding hundreds of quick tasks dies: only the one it ran fails",
+          "[pool][fork]") {
+  // Thousands of quick tasks let a worker hold a millisecond of them (hundreds) at once; those
+  // it held behind the killer run on its replacement.
+  mp::Pool pool(1);
+  std::vector<mp::AsyncResult<int>> rs;
+  for (int i = 0; i < 3000; ++i) rs.push_back(pool.apply_async(square, i % 1000));
+  auto killed = pool.apply_async(die_with, SIGKILL);
+  for (int i = 0; i < 3000; ++i) rs.push_back(pool.apply_async(square, i % 1000));
+  CHECK_THROWS_WITH(killed.get(30s), Catch::Contains("SIGKILL"));
+  for (std::size_t i = 0; i < rs.size(); ++i) {
+    const int x = static_cast<int>(i % 3000 % 1000);
+    CHECK(rs[i].get(30s) == x * x);
+  }
+}
+
 TEST_CASE("Pool: slow chunks after quick ones are shared out, not piled on one worker",
           "[pool][fork]") {
   mp::Pool pool(2);

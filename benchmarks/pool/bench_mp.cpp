@@ -46,9 +46,10 @@ template <class Pool>
 bench::CpuRun cpu(std::int64_t tasks, std::int64_t steps) {
   std::vector<std::tuple<std::uint64_t, std::int64_t>> calls;
   for (std::int64_t k = 0; k < tasks; ++k) calls.emplace_back(static_cast<std::uint64_t>(k), steps);
-  // The starmap is the pool's first call, as in `with Pool(2) as p: p.starmap(...)`. After tiny
-  // tasks a worker may take up to 16 chunks at once (pool_core's fast_prefetch), and one worker
-  // can be handed 6 of the 8 chunks while the other idles: that case is not what this measures.
+  // The starmap is the pool's first call, as in `with Pool(2) as p: p.starmap(...)`. Once a job's
+  // chunks prove quick, a worker may take up to a millisecond of them at once (pool_core's
+  // prefetch), and one worker could be handed 6 of the 8 chunks while the other idles: that case
+  // is not what this measures.
   Pool pool(kWorkers);
   const auto t0 = clock_type::now();
   const std::vector<std::uint64_t> results = pool.starmap(bench::crunch, calls);

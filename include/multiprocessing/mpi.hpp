@@ -228,8 +228,11 @@ namespace multiprocessing::detail {
 struct mpi_pool_backend {
   using core_type = pool_core;
   using options_type = PoolOptions;
+  /// Quick calls queue at most this deep on a rank (a call's trip through the relay costs more
+  /// than a local one, and the queue hides it).
+  static constexpr std::size_t max_prefetch = 16;
   static std::shared_ptr<pool_core> make_core(PoolOptions options,
-                                              std::size_t max_prefetch = pool_config{}.max_prefetch) {
+                                              std::size_t prefetch = max_prefetch) {
     auto relay = mpi::detail::relay_or_throw();
     int default_count = relay->hosts();
     if (!relay->spmd()) {
@@ -238,7 +241,7 @@ struct mpi_pool_backend {
     }
     pool_config config;
     std::tie(config.processes, config.maxtasks) = checked_pool_size(options, default_count);
-    config.max_prefetch = std::max<std::size_t>(1, max_prefetch);
+    config.max_prefetch = std::max<std::size_t>(1, prefetch);
     return make_process_pool_core(std::move(config), options.initializer, options.initargs,
                                   std::make_unique<mpi_launcher>(std::move(relay)));
   }

@@ -195,7 +195,7 @@ class process_launcher final : public worker_launcher {
 struct pool_config {
   int processes = 1;
   std::int64_t maxtasks = 0;  // 0: unlimited
-  std::size_t max_prefetch = 16;  // chunks a worker may hold at once (executors: 2, see dispatch())
+  std::size_t max_prefetch = 256;  // chunks a worker may hold at once (executors: 2, see dispatch())
   // The initializer, if any: its runner's and callable's code ids are in the code table.
   bool has_initializer = false;
   std::vector<std::byte> init_payload;  // a complete init message
@@ -343,13 +343,15 @@ class pool_core {
     chunk_ptr chunk;
     bool sent = false;
     std::chrono::steady_clock::time_point given;
+    std::size_t ahead = 0;  // chunks the worker held when this one was given: they run first
   };
-  // Chunks a worker may hold: few while tasks are slow (a long task delays little behind it),
-  // more once they prove quick (fewer wake-ups per task). A dead worker fails only the one it
-  // was running either way; the others run elsewhere.
+  // Chunks a worker may hold: two while tasks are slow (a long task delays little behind it),
+  // more once they prove quick: about `prefetch_window` of work, so that a run of tiny tasks
+  // costs the handler and the worker one wake-up per few hundred tasks, while no worker holds
+  // more than a millisecond or so that another could have run. A dead worker fails only the one
+  // it was running either way; the others run elsewhere.
   static constexpr std::size_t slow_prefetch = 2;
-  static constexpr std::size_t fast_prefetch = 16;
-  static constexpr std::chrono::microseconds fast_task{500};
+  static constexpr std::chrono::microseconds prefetch_window{1000};
   struct worker {
     std::unique_ptr<worker_link> link;
     std::uint64_t answered = 0;  // results received
@@ -368,6 +370,18 @@ class pool_core {
     // so that the slow chunks of the next job do not pile up here behind each other.
     std::weak_ptr<pool_job> fast_job;
   };
+
+  /// The prefetch of a worker that answered a chunk `took` after it was handed over, when it
+  /// held `ahead` chunks already: it ran those first, so took / (ahead + 1) bounds one chunk's
+  /// run time.
+  [[nodiscard]] static std::size_t prefetch_after(std::chrono::steady_clock::duration took,
+                                                  std::size_t ahead, std::size_t cap) noexcept {
+    const auto per_chunk = std::max<std::chrono::steady_clock::duration::rep>(
+        1, took.count() / static_cast<std::chrono::steady_clock::duration::rep>(ahead + 1));
+    const auto window = std::chrono::duration_cast<std::chrono::steady_clock::duration>(prefetch_window).count();
+    const auto fits = static_cast<std::size_t>(window / per_chunk);
+    return std::min(cap, std::max(slow_prefetch, fits));
+  }
 
   /// How many chunks of `job` worker `w` may hold at once.
   [[nodiscard]] static std::size_t prefetch_for(const worker& w, const std::shared_ptr<pool_job>& job) noexcept {
@@ -630,7 +644,7 @@ class pool_core {
       std::vector<int> raw;
       raw.reserve(c->fds.size());
       for (const auto& f : c->fds) raw.push_back(f.get());
-      best->outstanding.push_back({c, false, std::chrono::steady_clock::now()});
+      best->outstanding.push_back({c, false, std::chrono::steady_clock::now(), best->outstanding.size()});
       best->out.push_borrowed(c->payload, std::move(raw), &best->outstanding.back().sent);
       ++best->assigned;
     }
@@ -676,13 +690,10 @@ class pool_core {
         }
         const chunk_ptr c = std::move(w.outstanding.front().chunk);
         const auto took = std::chrono::steady_clock::now() - w.outstanding.front().given;
+        const std::size_t ahead = w.outstanding.front().ahead;
         w.outstanding.pop_front();
         ++w.answered;
-        // Time from hand-over to answer: an upper bound on the chunk's run time.
-        w.prefetch = std::min(config_.max_prefetch,
-                              took < fast_task * static_cast<long>(w.outstanding.size() + 1)
-                                  ? fast_prefetch
-                                  : slow_prefetch);
+        w.prefetch = prefetch_after(took, ahead, config_.max_prefetch);
         w.fast_job = c->job;
         deliver(*c, fr.payload.subspan(1), raw, w.pid);
       }

@@ -343,6 +343,10 @@ class result_builder {
       if constexpr (std::is_void_v<R>) {
         call();
         item(0, {}, {});
+      } else if constexpr (serialize::detail::is_bitwise<std::remove_cvref_t<R>>) {
+        // Its encoding is its bytes, and it holds no descriptor: straight into the frame.
+        const std::remove_cvref_t<R> value = call();
+        item(0, std::as_bytes(std::span(&value, 1)), {});
       } else {
         scratch_.clear();
         R value = call();

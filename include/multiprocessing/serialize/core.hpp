@@ -416,10 +416,14 @@ class Writer {
   void save(const T& value);
 
   /// The bytes written so far.
-  [[nodiscard]] std::span<const std::byte> bytes() const noexcept { return buffer_; }
+  [[nodiscard]] std::span<const std::byte> bytes() const noexcept { return {buffer_.data(), size_}; }
 
   /// Moves the bytes out; the Writer is left empty (its fds are kept).
-  [[nodiscard]] std::vector<std::byte> take() && { return std::move(buffer_); }
+  [[nodiscard]] std::vector<std::byte> take() && {
+    buffer_.resize(size_);
+    size_ = 0;
+    return std::move(buffer_);
+  }
 
   /// Records a file descriptor to send beside the bytes and returns its index, to be written in
   /// the payload and resolved with Reader::fd on the other side. The fd is neither owned nor
@@ -432,12 +436,18 @@ class Writer {
 
   /// Forgets the bytes and descriptors written so far, keeping the memory for the next message.
   void clear() noexcept {
-    buffer_.clear();
+    size_ = 0;
     fds_.clear();
   }
 
  private:
+  /// Makes room for `more` bytes after the first size_.
+  void grow(std::size_t more);
+
+  // The first size_ bytes are the message. The vector is kept at its capacity, so that a write
+  // is a bounds check and a copy (a resize per write zero-filled every byte once more).
   std::vector<std::byte> buffer_;
+  std::size_t size_ = 0;
   std::vector<int> fds_;
 };
 
@@ -484,6 +494,9 @@ class Reader {
   [[noreturn]] static void fail(const std::string& reason);
 
  private:
+  /// fail() saying that `size` bytes are wanted and fewer are left.
+  [[noreturn]] void fail_short(std::size_t size) const;
+
   std::span<const std::byte> bytes_;
   std::span<const int> fds_;
   std::size_t position_ = 0;
@@ -722,12 +735,20 @@ namespace serialize {
 
 inline void Writer::write_bytes(const void* data, std::size_t size) {
   if (size == 0) return;
-  // Grow geometrically, then copy. (vector::insert of a range here trips g++ 12's false
-  // -Wstringop-overflow at -O3 in every program that includes this header.)
-  const std::size_t used = buffer_.size();
-  if (buffer_.capacity() - used < size) buffer_.reserve(std::max(used + size, 2 * buffer_.capacity()));
-  buffer_.resize(used + size);
-  std::memcpy(buffer_.data() + used, data, size);
+  if (buffer_.size() - size_ < size) grow(size);
+  std::memcpy(buffer_.data() + size_, data, size);
+  size_ += size;
+}
+
+inline void Writer::grow(std::size_t more) {
+  // Geometrically, into the vector's capacity. (vector::insert of a range in write_bytes trips
+  // g++ 12's false -Wstringop-overflow at -O3 in every program that includes this header.)
+  if (more > std::numeric_limits<std::size_t>::max() / 2 - size_) {
+    throw SerializationError("a message of more than " + std::to_string(size_) + " + " +
+                             std::to_string(more) + " bytes cannot be built");
+  }
+  buffer_.resize(std::max({size_ + more, 2 * buffer_.size(), std::size_t{64}}));
+  buffer_.resize(buffer_.capacity());
 }
 
 inline void Writer::write_length(std::size_t length) {
@@ -767,10 +788,8 @@ inline std::uint32_t Writer::attach_fd(int fd) {
 inline void Reader::fail(const std::string& reason) { throw detail::unattributed_error(reason); }
 
 inline void Reader::read_bytes(void* out, std::size_t size) {
-  if (size > remaining()) {
-    fail("needs " + std::to_string(size) + " more bytes but only " + std::to_string(remaining()) +
-         " are left");
-  }
+  // Short enough to be inlined into every scalar load; the message is built out of line.
+  if (size > remaining()) [[unlikely]] fail_short(size);
   if (size != 0) std::memcpy(out, bytes_.data() + position_, size);
   position_ += size;
 }
@@ -801,6 +820,11 @@ T Reader::load() {
       throw SerializationError("cannot load " + detail::type_name<U>() + ": " + error.what());
     }
   }
+}
+
+[[gnu::noinline, gnu::cold]] inline void Reader::fail_short(std::size_t size) const {
+  fail("needs " + std::to_string(size) + " more bytes but only " + std::to_string(remaining()) +
+       " are left");
 }
 
 inline int Reader::fd(std::uint32_t index) const {
