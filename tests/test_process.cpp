@@ -39,6 +39,14 @@ void exit_with_sum(int a, std::string s) { std::exit(a + static_cast<int>(s.size
 void return_normally() {}
 void throw_runtime_error() { throw std::runtime_error("boom from the child"); }
 void underscore_exit(int code) { ::_exit(code); }
+// Exit code 0 when the child's environment has none of the variables the fork server is
+// loaded with (LD_BIND_NOW and the library's marker of it), 3 or 4 when one is there.
+int loader_variables_absent() {
+  if (std::getenv("LD_BIND_NOW") != nullptr) return 3;
+  if (std::getenv("MP_BIND_NOW_ADDED") != nullptr) return 4;
+  return 0;
+}
+void exit_unless_loader_variables_absent() { std::exit(loader_variables_absent()); }
 void sleep_forever() {
   for (;;) ::pause();
 }
@@ -114,6 +122,20 @@ TEMPLATE_TEST_CASE("Process: a normal return gives exitcode 0", "[process][fork]
   CHECK(p.join(30s));
   CHECK(p.exitcode() == 0);
   CHECK_FALSE(p.is_alive());
+}
+
+TEMPLATE_TEST_CASE("Process: the fork server's loader variables never reach a child",
+                   "[process][fork][spawn][forkserver]", MP_ALL_CONTEXTS) {
+  // The fork server is loaded with LD_BIND_NOW (its children then resolve no call of their own)
+  // and drops it once loaded; a child's programs never see it.
+  REQUIRE(loader_variables_absent() == 0);  // the test itself runs without them
+  TestType ctx;
+  for (int i = 0; i < 2; ++i) {  // the first start may also start the server
+    auto p = ctx.Process(exit_unless_loader_variables_absent);
+    p.start();
+    CHECK(p.join(30s));
+    CHECK(p.exitcode() == 0);
+  }
 }
 
 TEMPLATE_TEST_CASE("Process: arguments cross the boundary and std::exit(n) is exitcode n",

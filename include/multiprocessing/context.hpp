@@ -244,6 +244,10 @@ inline void freeze_support() {
     return static_cast<int>(fd);
   };
   if (const int fd = take_fd(detail::forkserver_env); fd >= 0) {
+    if (std::getenv(detail::bind_now_added_env) != nullptr) {  // loaded: done with them
+      ::unsetenv("LD_BIND_NOW");
+      ::unsetenv(detail::bind_now_added_env);
+    }
     detail::forkserver_main(detail::unique_fd(fd));
   }
   if (const int fd = take_fd(detail::spawn_env); fd >= 0) {

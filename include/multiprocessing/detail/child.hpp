@@ -108,7 +108,7 @@ template <class Body>
   // Read-only check first: after fork every page this process writes is copied.
   if (!rt.children.empty() || rt.forkserver.control) exit_function();
   flush_std_streams();
-  ::_exit(code);
+  exit_now(code);
 }
 
 }  // namespace multiprocessing::detail

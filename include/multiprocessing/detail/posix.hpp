@@ -260,6 +260,13 @@ inline std::pair<unique_fd, unique_fd> make_pipe(const char* what) {
   return {unique_fd(p[0]), unique_fd(p[1])};
 }
 
+/// Ends the process at once, as _exit(2), through syscall(), which every parent that forks has
+/// called already (pidfd_open): see prebind_child_calls().
+[[noreturn]] inline void exit_now(int code) noexcept {
+  ::syscall(SYS_exit_group, code);
+  ::_exit(code);  // not reached
+}
+
 /// pidfd_open(2): a descriptor that refers to process `pid` and becomes readable when it ends.
 inline unique_fd pidfd_open(pid_t pid) {
   const long fd = ::syscall(SYS_pidfd_open, pid, 0);  // pidfds are always close-on-exec

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <iostream>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -69,6 +70,21 @@ struct process_state {
   int child_counter = 0;         // self only: numbers the children's names
 };
 
+/// Calls, in a parent about to fork, the library functions a forked child calls and the parent
+/// may never have: dup2 and basic_ios::clear (stdin_from_devnull), each with no effect. A call
+/// bound lazily (the default without -z now) is resolved on its first use in each process;
+/// resolved in the child, it reads the symbol tables of every loaded library, pages that a fork
+/// does not map into the child: tens of page faults, which cost more than the rest of a short
+/// child's life. Resolved here once, the child inherits the binding. (The child ends with
+/// exit_now() for the same reason.)
+inline void prebind_child_calls(int devnull) noexcept {
+  [[maybe_unused]] const int same = ::dup2(devnull, devnull);
+  try {
+    std::cin.clear(std::cin.rdstate());
+  } catch (...) {  // cin throws on its own state: nothing changed
+  }
+}
+
 /// The per-process bookkeeping. Reached through runtime::get().
 struct runtime {
   std::mutex mu;                                    // guards everything below
@@ -111,6 +127,7 @@ struct runtime {
     if (!devnull) {
       devnull.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
       if (!devnull) throw_errno("open /dev/null");
+      prebind_child_calls(devnull.get());
     }
     return devnull.get();
   }
