@@ -238,21 +238,6 @@ inline int mpi_wait(std::vector<pollfd>& fds, std::optional<timespec> timeout) {
   return rc == -1 ? 0 : rc;
 }
 
-/// A new non-blocking eventfd. @throws OSError.
-inline unique_fd mpi_eventfd() {
-  const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (fd == -1) throw_errno("eventfd MPI pool");
-  return unique_fd(fd);
-}
-inline void mpi_signal_fd(int fd) noexcept {
-  const std::uint64_t one = 1;
-  [[maybe_unused]] const ssize_t n = ::write(fd, &one, sizeof one);
-}
-inline void mpi_drain_fd(int fd) noexcept {
-  std::uint64_t value = 0;
-  [[maybe_unused]] const ssize_t n = ::read(fd, &value, sizeof value);
-}
-
 // --- a serving rank -----------------------------------------------------------------------------
 
 /// The loop of a rank that serves tasks: starts worker processes when rank 0 asks, carries frames
@@ -307,6 +292,7 @@ class mpi_host {
 
  private:
   struct hosted {
+    std::uint32_t id = 0;  // rank 0's name for it
     Process proc;
     RawValue<std::uint64_t> started;
     unique_fd sock;
@@ -322,6 +308,7 @@ class mpi_host {
         const auto maxtasks = mpi_take<std::int64_t>(body);
         try {
           auto w = std::make_unique<hosted>();
+          w->id = m.worker;
           auto [mine, theirs] = socket_pair("MPI pool worker channel");
           w->proc = Process(&pool_worker_main, pool_socket{theirs.get(), mine.get()}, maxtasks,
                             w->started, false);
@@ -374,19 +361,11 @@ class mpi_host {
   void forward(hosted& w) {
     w.in.read(w.sock.get(), false);
     frame_in::frame fr;
-    const std::uint32_t id = id_of(w);
     while (w.in.next(fr)) {
-      out_.send(comm_, 0, mpi_msg::frame, id, fr.payload);  // pass_descriptors=false: none ride
+      out_.send(comm_, 0, mpi_msg::frame, w.id, fr.payload);  // pass_descriptors=false: none ride
       fr = {};
       w.in.pop();
     }
-  }
-
-  std::uint32_t id_of(const hosted& w) const {
-    for (const auto& [id, p] : workers_) {
-      if (p.get() == &w) return id;
-    }
-    return 0;
   }
 
   void ended(std::uint32_t id) {
@@ -459,7 +438,7 @@ struct mpi_worker_state {
   std::optional<int> code;
   std::uint64_t begun = 0;
   bool lost = false;  // ended without a report (its rank stopped answering, or MPI failed)
-  unique_fd ended = mpi_eventfd();  // readable once it has ended
+  unique_fd ended = make_eventfd("MPI pool");  // readable once it has ended
 };
 
 /// Rank 0's side: one thread doing every MPI call, relaying frames for every remote worker of
@@ -489,7 +468,7 @@ class mpi_relay {
       std::lock_guard lock(mu_);
       stopping_ = true;
     }
-    mpi_signal_fd(wake_.get());
+    signal_eventfd(wake_.get());
     thread_.join();
   }
 
@@ -595,7 +574,7 @@ class mpi_relay {
       if (finished_) throw ProcessError("MPI pool: the MPI world was closed");
       requests_.push_back(std::move(fn));
     }
-    mpi_signal_fd(wake_.get());
+    signal_eventfd(wake_.get());
   }
 
   void run() noexcept {
@@ -653,7 +632,7 @@ class mpi_relay {
       if (!idle_world) timeout = active ? timespec{0, 0} : idle.next();
       if (mpi_wait(fds, timeout) > 0) {
         active = true;
-        if (fds[0].revents != 0) mpi_drain_fd(wake_.get());
+        if (fds[0].revents != 0) drain_eventfd(wake_.get());
         for (std::size_t i = 0; i < ids.size(); ++i) {
           const short ev = fds[i + 1].revents;
           if (ev == 0) continue;
@@ -740,7 +719,7 @@ class mpi_relay {
       r.state->lost = true;
     }
     r.state->cv.notify_all();
-    mpi_signal_fd(r.state->ended.get());
+    signal_eventfd(r.state->ended.get());
   }
 
   void from_host(const mpi_message& m, std::size_t from) {
@@ -809,7 +788,7 @@ class mpi_relay {
       r.state->at = mpi_worker_state::phase::ended;
     }
     r.state->cv.notify_all();
-    mpi_signal_fd(r.state->ended.get());
+    signal_eventfd(r.state->ended.get());
     --hosts_[r.host].workers;
     workers_.erase(it);
   }
@@ -905,7 +884,7 @@ class mpi_relay {
   std::deque<std::function<void()>> requests_;
   bool stopping_ = false;
   bool finished_ = false;
-  unique_fd wake_ = mpi_eventfd();
+  unique_fd wake_ = make_eventfd("MPI pool");
 
   // The relay thread's own.
   std::vector<host> hosts_;

@@ -41,7 +41,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "../context.hpp"
@@ -209,11 +208,9 @@ class pool_core {
   using chunk_ptr = detail::chunk_ptr;
 
   pool_core(std::unique_ptr<worker_launcher> launcher, pool_config config)
-      : launcher_(std::move(launcher)), config_(std::move(config)) {
-    const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (fd == -1) throw_errno("eventfd pool wakeup");
-    wake_fd_.reset(fd);
-  }
+      : launcher_(std::move(launcher)),
+        config_(std::move(config)),
+        wake_fd_(make_eventfd("pool wakeup")) {}
   /// Workers as processes of this machine under `ctx`'s start method.
   pool_core(Context ctx, pool_config config)
       : pool_core(std::make_unique<process_launcher>(std::move(ctx)), std::move(config)) {}
@@ -432,10 +429,7 @@ class pool_core {
     }
   }
 
-  void wake_handler() noexcept {
-    const std::uint64_t one = 1;
-    [[maybe_unused]] const ssize_t n = ::write(wake_fd_.get(), &one, sizeof one);
-  }
+  void wake_handler() noexcept { signal_eventfd(wake_fd_.get()); }
 
   void start_worker() {
     auto w = std::make_unique<worker>();
@@ -593,10 +587,7 @@ class pool_core {
         throw_errno("poll pool handler");
       }
       io.lock();
-      if ((fds[0].revents & POLLIN) != 0) {
-        std::uint64_t value = 0;
-        [[maybe_unused]] const ssize_t n = ::read(wake_fd_.get(), &value, sizeof value);
-      }
+      if ((fds[0].revents & POLLIN) != 0) drain_eventfd(wake_fd_.get());
       std::vector<std::size_t> dead;
       for (std::size_t i = 0; i < workers_.size(); ++i) {
         worker& w = *workers_[i];

@@ -22,6 +22,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -251,6 +252,26 @@ inline std::pair<unique_fd, unique_fd> socket_pair(const char* what) {
     throw_errno(std::string("socketpair ") + what);
   }
   return {unique_fd(sv[0]), unique_fd(sv[1])};
+}
+
+/// A new non-blocking, close-on-exec eventfd, for waking a thread that sleeps in poll().
+/// @throws OSError naming `what`.
+inline unique_fd make_eventfd(const char* what) {
+  const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd == -1) throw_errno(std::string("eventfd ") + what);
+  return unique_fd(fd);
+}
+
+/// Makes eventfd `fd` readable (adds 1 to its count).
+inline void signal_eventfd(int fd) noexcept {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] const ssize_t n = ::write(fd, &one, sizeof one);
+}
+
+/// Empties eventfd `fd` (reads its count), so that it is readable again only once signalled.
+inline void drain_eventfd(int fd) noexcept {
+  std::uint64_t value = 0;
+  [[maybe_unused]] const ssize_t n = ::read(fd, &value, sizeof value);
 }
 
 /// A pipe (read end, write end), both close-on-exec.
