@@ -194,7 +194,7 @@ class process_launcher final : public worker_launcher {
 struct pool_config {
   int processes = 1;
   std::int64_t maxtasks = 0;  // 0: unlimited
-  std::size_t max_prefetch = 256;  // chunks a worker may hold at once (executors: 2, see dispatch())
+  std::size_t max_prefetch = 256;  // chunks a worker may hold at once (executors: 2)
   // The initializer, if any: its runner's and callable's code ids are in the code table.
   bool has_initializer = false;
   std::vector<std::byte> init_payload;  // a complete init message
@@ -373,10 +373,9 @@ class pool_core {
   /// run time.
   [[nodiscard]] static std::size_t prefetch_after(std::chrono::steady_clock::duration took,
                                                   std::size_t ahead, std::size_t cap) noexcept {
-    const auto per_chunk = std::max<std::chrono::steady_clock::duration::rep>(
-        1, took.count() / static_cast<std::chrono::steady_clock::duration::rep>(ahead + 1));
-    const auto window = std::chrono::duration_cast<std::chrono::steady_clock::duration>(prefetch_window).count();
-    const auto fits = static_cast<std::size_t>(window / per_chunk);
+    using duration = std::chrono::steady_clock::duration;
+    const duration per_chunk = std::max(took / static_cast<duration::rep>(ahead + 1), duration{1});
+    const auto fits = static_cast<std::size_t>(prefetch_window / per_chunk);
     return std::min(cap, std::max(slow_prefetch, fits));
   }
 
@@ -635,7 +634,8 @@ class pool_core {
       std::vector<int> raw;
       raw.reserve(c->fds.size());
       for (const auto& f : c->fds) raw.push_back(f.get());
-      best->outstanding.push_back({c, false, std::chrono::steady_clock::now(), best->outstanding.size()});
+      const std::size_t ahead = best->outstanding.size();
+      best->outstanding.push_back({c, false, std::chrono::steady_clock::now(), ahead});
       best->out.push_borrowed(c->payload, std::move(raw), &best->outstanding.back().sent);
       ++best->assigned;
     }
