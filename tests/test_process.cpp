@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 #include <multiprocessing.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -575,4 +576,52 @@ TEST_CASE("Process: a fork server that dies under a running child never hangs jo
   q.start();
   q.join(30s);
   CHECK(q.exitcode() == 4);
+}
+
+namespace {
+void report_parent(std::string path) { std::ofstream(path) << ::getppid() << '\n'; }
+
+// A client of its own fork server: starts one child there, then writes down the server's
+// children (the one it keeps forked ahead, waiting) and ends.
+void use_a_fork_server(std::string dir) {
+  auto p = mp::get_context("forkserver").Process(report_parent, dir + "/server.pid");
+  p.start();
+  if (!p.join(30s) || p.exitcode() != 0) std::_Exit(3);
+  pid_t server = 0;
+  std::ifstream(dir + "/server.pid") >> server;
+  const std::string list = "/proc/" + std::to_string(server) + "/task/" + std::to_string(server) + "/children";
+  std::ifstream in(list);
+  std::ofstream out(dir + "/waiting.pids");
+  for (pid_t pid = 0; in >> pid;) out << pid << '\n';
+}
+
+// Ended: gone, or a zombie that nobody reaps.
+bool ended(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return true;
+  const auto close = line.rfind(')');
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
+}
+}  // namespace
+
+TEST_CASE("Process: the child a fork server keeps waiting ends with its client",
+          "[process][forkserver]") {
+  temp_dir dir;
+  auto client = mp::get_context("fork").Process(use_a_fork_server, dir.path());
+  client.start();
+  REQUIRE(client.join(60s));
+  REQUIRE(client.exitcode() == 0);
+  std::vector<pid_t> waiting;
+  std::ifstream in(dir.path() + "/waiting.pids");
+  for (pid_t pid = 0; in >> pid;) waiting.push_back(pid);
+  // The child forked ahead, and the one that ran if the server had not reaped it yet.
+  REQUIRE_FALSE(waiting.empty());
+  CHECK(waiting.size() <= 2);
+  const auto begin = std::chrono::steady_clock::now();
+  auto all_ended = [&] { return std::all_of(waiting.begin(), waiting.end(), ended); };
+  while (!all_ended() && std::chrono::steady_clock::now() - begin < 10s) {
+    std::this_thread::sleep_for(10ms);
+  }
+  CHECK(all_ended());
 }

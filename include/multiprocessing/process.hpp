@@ -492,26 +492,30 @@ inline void Process::start_exec(detail::process_state& st, detail::start_method 
   const int parent_pidfd = rt.own_pidfd();
   const detail::spawn_request_t request = detail::spawn_request(body, detail::identity_for_child(st));
 
-  auto [mine, theirs] = detail::socket_pair("spawn handshake");
-  // A spawned child that finds its request waiting may end before pidfd_open() below; when the
-  // kernel reaps children itself it would then be gone, so the request waits for the pidfd.
-  const bool hold_request =
-      method == detail::start_method::spawn && detail::children_auto_reaped();
-  std::size_t queued = hold_request ? 0 : detail::queue_request(mine.get(), request, parent_pidfd);
   pid_t pid = 0;
+  detail::unique_fd mine;  // our end of the handshake socket
   detail::unique_fd pidfd;
   detail::unique_fd status;
+  std::size_t queued = 0;
   if (method == detail::start_method::spawn) {
+    auto [ours, theirs] = detail::socket_pair("spawn handshake");
+    mine = std::move(ours);
+    // A spawned child that finds its request waiting may end before pidfd_open() below; when the
+    // kernel reaps children itself it would then be gone, so the request waits for the pidfd.
+    const bool hold_request = detail::children_auto_reaped();
+    if (!hold_request) queued = detail::queue_request(mine.get(), request, parent_pidfd);
     pid = detail::spawn_self(theirs.get(), detail::spawn_env);
     pidfd = detail::pidfd_open(pid);
     if (hold_request) queued = detail::queue_request(mine.get(), request, parent_pidfd);
   } else {
-    auto child = detail::forkserver_fork(theirs.get());
+    // The server's child is already there, waiting for its request.
+    auto child = detail::forkserver_fork();
     pid = child.pid;
     pidfd = std::move(child.pidfd);
     status = std::move(child.status);
+    mine = std::move(child.sock);
+    queued = detail::queue_request(mine.get(), request, parent_pidfd);
   }
-  theirs.reset();
 
   const detail::handshake_result result = detail::finish_handshake(mine.get(), request.bytes, queued);
   if (result.outcome == detail::handshake_result::ok) {

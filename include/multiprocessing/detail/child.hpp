@@ -8,6 +8,7 @@
 // or static destructors.
 #pragma once
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cxxabi.h>
@@ -91,6 +92,16 @@ inline void report_uncaught(const std::string& name) noexcept {
 /// Joins this process's children at its end (defined in process.hpp).
 inline void exit_function() noexcept;
 
+/// A fork server's child tells its client its exit code itself, just before it ends, so that
+/// join() need not wait for the server to wake, reap it and pass the status on (the server may be
+/// busy forking the next child). The server's own report follows; it is the one the client reads
+/// when the child never got here (a signal, _exit(), std::exit()).
+inline void report_exit(const runtime& rt, int code) noexcept {
+  if (!rt.exit_report) return;
+  const std::int32_t value = code;
+  [[maybe_unused]] const ssize_t n = ::write(rt.exit_report.get(), &value, sizeof value);
+}
+
 /// Runs `body` as the child's whole life and _exit()s with Python's exit code: 0 after a normal
 /// return, 1 after an uncaught exception (printed to stderr), n after std::exit(n) in `body`.
 template <class Body>
@@ -108,6 +119,7 @@ template <class Body>
   // Read-only check first: after fork every page this process writes is copied.
   if (!rt.children.empty() || rt.forkserver.control) exit_function();
   flush_std_streams();
+  report_exit(rt, code);
   exit_now(code);
 }
 

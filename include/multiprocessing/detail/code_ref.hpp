@@ -169,15 +169,27 @@ inline code_ref make_code_ref(std::uintptr_t addr) {
   return ref;
 }
 
-/// The identity of the running main program (see code_ref::identity).
-inline std::string main_program_identity() {
-  std::string id;
-  code_ref_impl::for_each_object([&](const dl_phdr_info& info, const std::string& name) {
-    id = code_ref_impl::identity(info, name);
-    return true;
-  });
-  return id;
+/// Where the running main program is loaded, and its identity (see code_ref::identity): looked up
+/// once per process (a fork server looks it up before it forks, so its children never do).
+struct main_program_t {
+  std::string identity;
+  std::uintptr_t base = 0;
+};
+inline const main_program_t& main_program() {
+  static const main_program_t program = [] {
+    main_program_t found;
+    code_ref_impl::for_each_object([&](const dl_phdr_info& info, const std::string& name) {
+      found.identity = code_ref_impl::identity(info, name);
+      found.base = info.dlpi_addr;
+      return true;
+    });
+    return found;
+  }();
+  return program;
 }
+
+/// The identity of the running main program (see code_ref::identity).
+inline std::string main_program_identity() { return main_program().identity; }
 
 /// Finds `ref` in this process (loading the shared library if needed) and checks its identity.
 /// @throws ProcessError naming the object when it is missing or is a different build.
@@ -185,6 +197,10 @@ inline std::uintptr_t resolve_code_ref(const code_ref& ref) {
   if (ref.image != 0 && ref.image == exec_token()) return static_cast<std::uintptr_t>(ref.address);
   std::uintptr_t addr = 0;
   std::string identity;
+  if (ref.object.empty()) {  // the main program: always loaded, looked up once
+    identity = main_program().identity;
+    addr = main_program().base + ref.offset;
+  }
   auto find = [&] {
     code_ref_impl::for_each_object([&](const dl_phdr_info& info, const std::string& name) {
       if (name != ref.object) return false;
@@ -194,7 +210,7 @@ inline std::uintptr_t resolve_code_ref(const code_ref& ref) {
     });
     return !identity.empty();
   };
-  if (!find()) {
+  if (identity.empty() && !find()) {
     // A library the parent had loaded with dlopen(): load it here too. The handle is kept for the
     // life of the process on purpose (the code we are about to call lives in it).
     const bool loaded = !ref.object.empty() && [&] {

@@ -81,10 +81,23 @@ class deadline {
   explicit deadline(std::optional<std::chrono::nanoseconds> timeout) noexcept {
     if (timeout) at_ = clock::now() + *timeout;
   }
-  [[nodiscard]] bool never() const noexcept { return !at_; }
-  [[nodiscard]] bool expired() const noexcept { return at_ && clock::now() >= *at_; }
+  /// A deadline `timeout` after the first wait that consults it rather than after its
+  /// construction: a call that finds its data waiting never reads the clock (in a freshly forked
+  /// child each first call costs page faults). For one thread's own use.
+  [[nodiscard]] static deadline from_first_wait(std::chrono::nanoseconds timeout) noexcept {
+    deadline d;
+    d.pending_ = timeout;
+    d.lazy_ = true;
+    return d;
+  }
+  [[nodiscard]] bool never() const noexcept { return !at_ && !lazy_; }
+  [[nodiscard]] bool expired() const noexcept {
+    start();
+    return at_ && clock::now() >= *at_;
+  }
   /// Milliseconds for poll(2), rounded up so a wait never ends early; -1 means forever.
   [[nodiscard]] int poll_ms() const noexcept {
+    start();
     if (!at_) return -1;
     const auto left = *at_ - clock::now();
     if (left <= clock::duration::zero()) return 0;
@@ -93,7 +106,14 @@ class deadline {
   }
 
  private:
-  std::optional<clock::time_point> at_;
+  void start() const noexcept {
+    if (!lazy_) return;
+    at_ = clock::now() + pending_;
+    lazy_ = false;
+  }
+  mutable std::optional<clock::time_point> at_;
+  mutable bool lazy_ = false;           // from_first_wait, not yet started: at_ is now + pending_
+  std::chrono::nanoseconds pending_{};
 };
 
 /// Waits until `fd` reports one of `events` or the deadline passes. Returns false on timeout.
@@ -157,14 +177,19 @@ inline constexpr std::size_t max_passed_fds = 253;
 /// added). Returns what sendmsg returned (-1 with errno set on failure, EINTR retried).
 inline ssize_t sendmsg_with_fds(int sock, std::span<const std::byte> data, std::span<const int> fds,
                                 int flags) {
+  if (fds.size() > max_passed_fds) {  // as the kernel would say
+    errno = EINVAL;
+    return -1;
+  }
   iovec iov{const_cast<std::byte*>(data.data()), data.size()};
-  std::vector<cmsghdr> control;  // cmsghdr-aligned storage for the ancillary data
+  // cmsghdr-aligned room for the ancillary data, on the stack: no allocation per message.
+  std::array<cmsghdr, (CMSG_SPACE(sizeof(int) * max_passed_fds) + sizeof(cmsghdr) - 1) / sizeof(cmsghdr)>
+      control;
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   if (!fds.empty()) {
     const std::size_t space = CMSG_SPACE(sizeof(int) * fds.size());
-    control.resize((space + sizeof(cmsghdr) - 1) / sizeof(cmsghdr));
     msg.msg_control = control.data();
     msg.msg_controllen = space;
     cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
@@ -214,8 +239,9 @@ void take_passed_fds(msghdr& msg, Fds& fds, const char* what) {
 inline ssize_t recvmsg_with_fds(int sock, std::span<std::byte> data, std::vector<unique_fd>& fds,
                                 int flags, const char* what) {
   iovec iov{data.data(), data.size()};
-  std::vector<cmsghdr> control((CMSG_SPACE(sizeof(int) * max_passed_fds) + sizeof(cmsghdr) - 1) /
-                               sizeof(cmsghdr));
+  // cmsghdr-aligned room for the ancillary data, on the stack: no allocation per message.
+  std::array<cmsghdr, (CMSG_SPACE(sizeof(int) * max_passed_fds) + sizeof(cmsghdr) - 1) / sizeof(cmsghdr)>
+      control;
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
@@ -231,11 +257,16 @@ inline ssize_t recvmsg_with_fds(int sock, std::span<std::byte> data, std::vector
 inline read_status recv_with_fds(int sock, std::span<std::byte> data, std::vector<unique_fd>& fds,
                                  const deadline& until, const char* what) {
   std::size_t got = 0;
+  // With a deadline, data already waiting is taken at once and poll() runs only when it is not.
+  const int flags = until.never() ? 0 : MSG_DONTWAIT;
   while (got < data.size()) {
-    if (!until.never() && !poll_fd(sock, POLLIN, until, what)) return read_status::timeout;
-    const ssize_t n = recvmsg_with_fds(sock, data.subspan(got), fds, 0, what);
+    const ssize_t n = recvmsg_with_fds(sock, data.subspan(got), fds, flags, what);
     if (n == -1) {
-      if (errno == EINTR || errno == EAGAIN) continue;
+      if (errno == EAGAIN) {
+        if (!poll_fd(sock, POLLIN, until, what)) return read_status::timeout;
+        continue;
+      }
+      if (errno == EINTR) continue;
       if (errno == ECONNRESET) return read_status::eof;
       throw_errno(std::string("recvmsg ") + what);
     }
@@ -243,6 +274,14 @@ inline read_status recv_with_fds(int sock, std::span<std::byte> data, std::vecto
     got += static_cast<std::size_t>(n);
   }
   return read_status::ok;
+}
+
+/// read_exact for a socket: bytes already waiting are taken without a poll(2) first (one system
+/// call instead of two when the peer has written). Descriptors sent along are closed.
+inline read_status recv_exact(int sock, void* out, std::size_t size, const deadline& until,
+                              const char* what) {
+  std::vector<unique_fd> unexpected;
+  return recv_with_fds(sock, std::span(static_cast<std::byte*>(out), size), unexpected, until, what);
 }
 
 /// A connected AF_UNIX stream socket pair, both ends close-on-exec.

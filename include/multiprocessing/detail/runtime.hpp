@@ -96,6 +96,7 @@ struct runtime {
   std::optional<start_method> method;               // set_start_method / first use
   unique_fd self_pidfd;                             // pidfd of this process, handed to children
   unique_fd devnull;                                // /dev/null, opened once: children's stdin
+  unique_fd exit_report;                            // fork server children: see report_exit()
   std::vector<std::string> argv;                    // this process's command line, read once
   bool exit_handler_registered = false;
 
@@ -180,6 +181,7 @@ inline void become_child(const child_identity& who, unique_fd parent_pidfd) {
   rt.forkserver.pid = 0;
   if (!rt.children.empty()) rt.children.clear();  // read first: every page written here is copied
   rt.self_pidfd.reset();
+  rt.exit_report.reset();  // a forked child's exit is not its parent's to report
   // The inherited self state becomes the child's, in place (no allocation right after fork); a
   // handle to current_process() copied from the parent now means this process, as in Python.
   process_state& self = *rt.self;

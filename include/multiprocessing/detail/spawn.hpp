@@ -8,12 +8,14 @@
 // calls mp::freeze_support(), which finds the variable, reads the request from <fd>, checks that
 // it runs the same binary, rebuilds the target, acknowledges, runs it and _exit()s.
 //
-// forkserver: the server is a spawned child (MP_FORKSERVER_FD=<fd>) that only forks. A request is a
-// one-byte message carrying descriptors: a socket for the child's handshake, the write end of a
-// pipe for its exit code, and the client's current stdout and stderr (flagged in the byte), which
-// the child uses instead of the server's. The server forks, answers with the child's pid and pidfd, reaps it
-// through the pidfd and writes its exit code into the pipe. The child runs exactly the spawn
-// handshake, with the client, over the socket it was given.
+// forkserver: the server is a spawned child (MP_FORKSERVER_FD=<fd>) that only forks. It keeps one
+// child forked ahead and offers it on the control socket: u32 pid with its pidfd, the client's
+// end of a socket to the child and the read end of the pipe for its exit code (SCM_RIGHTS). The
+// client takes the offer and sends the server one byte (fork the next), then sends the child a
+// byte flagging which of its current stdout/stderr follow as descriptors (the child uses them
+// instead of the server's) and runs the spawn handshake with it over the same socket. The child
+// writes its exit code into the pipe as it ends; the server, which reaps it through its pidfd,
+// writes it too (the one read when the child never got that far).
 //
 // Wire format of a request (both methods): u64 length (sent with the parent's pidfd as SCM_RIGHTS)
 // followed by the payload: u32 magic, u32 version, code_ref of the decoder, child_identity, then the
@@ -22,9 +24,11 @@
 // why instead of hanging.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 #include <mutex>
@@ -215,34 +219,39 @@ inline handshake_result finish_handshake(int sock, std::span<const std::byte> re
     }
     sent += static_cast<std::size_t>(n);
   }
-  std::uint8_t status = 0;
-  std::uint32_t size = 0;
-  read_status rs = read_exact(sock, &status, 1, until, "spawn answer");
-  if (rs == read_status::ok) rs = read_exact(sock, &size, sizeof size, until, "spawn answer");
+  std::array<std::byte, 5> head{};  // u8 status, u32 length
+  const read_status rs = recv_exact(sock, head.data(), head.size(), until, "spawn answer");
   if (rs == read_status::timeout) return {handshake_result::timed_out, {}};
   if (rs == read_status::eof) return {handshake_result::gone, {}};
-  if (status == 0) return {};
+  if (head[0] == std::byte{0}) return {};
+  std::uint32_t size = 0;
+  std::memcpy(&size, head.data() + 1, sizeof size);
   std::string message(std::min<std::uint32_t>(size, 1u << 16), '\0');
-  if (read_exact(sock, message.data(), message.size(), until, "spawn answer") != read_status::ok) {
+  if (recv_exact(sock, message.data(), message.size(), until, "spawn answer") != read_status::ok) {
     message = "(message lost)";
   }
   return {handshake_result::refused, std::move(message)};
 }
 
-/// Child side of the handshake, then the child's whole life. Never returns.
-[[noreturn]] inline void spawn_child_main(unique_fd sock) noexcept {
+/// Child side of the handshake, then the child's whole life. Never returns. `exit_report`: where a
+/// fork server's child reports its own exit code (see report_exit()); `limit`: each step's
+/// deadline, counted from its first wait (the request is usually waiting already).
+[[noreturn]] inline void spawn_child_main(unique_fd sock, unique_fd exit_report = {},
+                                          std::chrono::nanoseconds limit = handshake_timeout()) noexcept {
   auto answer = [&](std::uint8_t status, const std::string& message) {
-    const auto size = static_cast<std::uint32_t>(message.size());
     try {
-      write_all(sock.get(), &status, 1, "spawn answer");
-      write_all(sock.get(), &size, sizeof size, "spawn answer");
-      write_all(sock.get(), message.data(), message.size(), "spawn answer");
+      const auto size = static_cast<std::uint32_t>(message.size());
+      std::string frame(1 + sizeof size, '\0');  // one write: u8 status, u32 length, message
+      frame[0] = static_cast<char>(status);
+      std::memcpy(frame.data() + 1, &size, sizeof size);
+      frame += message;
+      write_all(sock.get(), frame.data(), frame.size(), "spawn answer");
     } catch (...) {  // the parent gave up on us: nothing left to tell
     }
   };
   std::unique_ptr<target_base> target;
   try {
-    const deadline until(handshake_timeout());
+    const deadline until = deadline::from_first_wait(limit);
     std::uint64_t length = 0;
     std::vector<unique_fd> fds;
     if (recv_with_fds(sock.get(), std::as_writable_bytes(std::span(&length, 1)), fds, until,
@@ -254,7 +263,7 @@ inline handshake_result finish_handshake(int sock, std::span<const std::byte> re
       ::_exit(1);
     }
     std::vector<std::byte> request(static_cast<std::size_t>(length));
-    if (read_exact(sock.get(), request.data(), request.size(), until, "spawn request") !=
+    if (recv_exact(sock.get(), request.data(), request.size(), until, "spawn request") !=
         read_status::ok) {
       ::_exit(1);
     }
@@ -275,6 +284,7 @@ inline handshake_result finish_handshake(int sock, std::span<const std::byte> re
     target = decode(in);
     if (in.remaining() != 0) throw SerializationError("spawn request has trailing bytes");
     become_child(who, std::move(fds.front()));
+    runtime::get().exit_report = std::move(exit_report);
   } catch (const std::exception& e) {
     answer(1, e.what());
     ::_exit(1);
@@ -308,24 +318,96 @@ inline handshake_result finish_handshake(int sock, std::span<const std::byte> re
 // ---------------------------------------------------------------------------------------------
 // The fork server.
 
-/// The server's whole life: fork on request, reap through pidfds, report exit codes. Single
-/// threaded; ends when the client's control socket closes (the client exited or was killed).
+/// Signal dispositions the server changes for itself and gives its children back.
+struct client_signals {
+  struct sigaction sigchld {};
+  struct sigaction sigpipe {};
+};
+
+/// A forked child's life before it is taken: it waits, idle, on the socket the client got with
+/// the offer, for a byte flagging which of the client's stdout (bit 0) and stderr (bit 1) follow
+/// as descriptors; then it becomes the client's child, running the spawn handshake over the same
+/// socket. Ends quietly when the client drops the offer (it exited, or its server died).
+[[noreturn]] inline void forkserver_child_main(unique_fd sock, unique_fd exit_report,
+                                               const client_signals& client,
+                                               std::chrono::nanoseconds limit) noexcept {
+  std::uint8_t request = 0;
+  std::vector<unique_fd> passed;
+  try {
+    if (recv_with_fds(sock.get(), std::as_writable_bytes(std::span(&request, 1)), passed, deadline(),
+                      "forkserver request") != read_status::ok) {
+      ::_exit(0);
+    }
+  } catch (...) {
+    ::_exit(0);
+  }
+  const std::size_t expected = ((request & 1u) != 0 ? 1u : 0u) + ((request & 2u) != 0 ? 1u : 0u);
+  if (passed.size() != expected) ::_exit(1);  // the client's handshake sees it end
+  struct sigaction default_action {};
+  default_action.sa_handler = SIG_DFL;
+  ::sigaction(SIGINT, &default_action, nullptr);
+  ::sigaction(SIGCHLD, &client.sigchld, nullptr);
+  ::sigaction(SIGPIPE, &client.sigpipe, nullptr);
+  // The client's stdout/stderr as they are now, not as they were when the server started.
+  std::size_t next = 0;
+  if ((request & 1u) != 0) ::dup2(passed[next++].get(), STDOUT_FILENO);
+  if ((request & 2u) != 0) ::dup2(passed[next++].get(), STDERR_FILENO);
+  passed.clear();
+  spawn_child_main(std::move(sock), std::move(exit_report), limit);
+}
+
+/// The server's whole life. It keeps one child forked ahead of the client's need and offers it on
+/// the control socket: its pid, a pidfd, the client's end of a socket to it and the read end of
+/// the pipe that will carry its exit code. The client takes the offer, tells the server with one
+/// byte (the server forks the next child meanwhile) and talks to the child directly, so a start
+/// costs no fork and no round trip through the server. The server reaps every child through its
+/// pidfd and writes the exit code into its pipe. Single threaded; ends when the control socket
+/// closes (the client exited or was killed); the child then on offer ends with it.
 [[noreturn]] inline void forkserver_main(unique_fd control) noexcept {
   ::signal(SIGINT, SIG_IGN);  // Ctrl-C goes to the client's process group, not to us
   // The server reaps its children itself, so it keeps their zombies even if the client ignores
-  // SIGCHLD (an exec inherits that); each child gets the client's disposition back.
-  struct sigaction client_sigchld {}, keep_zombies {};
+  // SIGCHLD (an exec inherits that); an exit code it reports after the child reported it itself
+  // may find the client's end closed (EPIPE, not SIGPIPE). Each child gets the client's back.
+  client_signals client;
+  struct sigaction keep_zombies {}, ignore {};
   keep_zombies.sa_handler = SIG_DFL;
-  ::sigaction(SIGCHLD, &keep_zombies, &client_sigchld);
-  (void)runtime::get().devnull_fd();  // opened once here, inherited by every child
+  ignore.sa_handler = SIG_IGN;
+  ::sigaction(SIGCHLD, &keep_zombies, &client.sigchld);
+  ::sigaction(SIGPIPE, &ignore, &client.sigpipe);
+  // Looked up once here, inherited by every child: a fork does not copy the page tables of code,
+  // so each first call of a function in a child faults its pages in (costly in a VM).
+  (void)runtime::get().devnull_fd();
+  (void)main_program();
+  const std::chrono::nanoseconds limit = handshake_timeout();
   struct child_rec {
     unique_fd pidfd;
-    unique_fd status;
+    unique_fd status;  // write end of the client's exit-code pipe
   };
   std::vector<child_rec> children;
+  // Forks the next child and offers it; an offer of pid -1 when fork() failed.
+  auto offer_child = [&] {
+    auto [ours, theirs] = socket_pair("forkserver child");
+    auto [status_r, status_w] = make_pipe("forkserver exit code");
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      control.reset();
+      children.clear();
+      ours.reset();
+      status_r.reset();
+      forkserver_child_main(std::move(theirs), std::move(status_w), client, limit);
+    }
+    std::int32_t offer = pid;
+    unique_fd pidfd;
+    if (pid > 0) pidfd = pidfd_open(pid);
+    const int fds[] = {pidfd.get(), ours.get(), status_r.get()};
+    send_with_fds(control.get(), std::as_bytes(std::span(&offer, 1)),
+                  pid > 0 ? std::span<const int>(fds) : std::span<const int>(), "forkserver offer");
+    if (pid > 0) children.push_back({std::move(pidfd), std::move(status_w)});
+  };
   try {
     const std::uint8_t ready = 1;
     write_all(control.get(), &ready, 1, "forkserver ready");
+    offer_child();
     for (;;) {
       std::vector<pollfd> fds{{control.get(), POLLIN, 0}};
       for (auto& c : children) fds.push_back({c.pidfd.get(), POLLIN, 0});
@@ -340,50 +422,28 @@ inline handshake_result finish_handshake(int sock, std::span<const std::byte> re
         const std::int32_t value = code.value_or(255);
         try {
           write_all(c.status.get(), &value, sizeof value, "forkserver exit code");
-        } catch (const std::system_error&) {  // the client closed its end: nobody to tell
+        } catch (const std::system_error&) {  // the client has its code already, or is gone
         }
         children.erase(children.begin() + static_cast<std::ptrdiff_t>(i - 1));
       }
       if (fds[0].revents == 0) continue;
-      std::uint8_t request = 0;
-      std::vector<unique_fd> passed;
-      if (recv_with_fds(control.get(), std::as_writable_bytes(std::span(&request, 1)), passed,
-                        deadline(), "forkserver request") != read_status::ok) {
+      std::uint8_t taken = 0;
+      if (read_exact(control.get(), &taken, 1, deadline(), "forkserver request") != read_status::ok) {
         break;  // the client is gone
       }
-      const std::size_t expected = std::size_t{2} + ((request & 1u) != 0 ? 1u : 0u) + ((request & 2u) != 0 ? 1u : 0u);
-      if (passed.size() != expected) continue;
-      const pid_t pid = ::fork();
-      if (pid == 0) {
-        ::signal(SIGINT, SIG_DFL);
-        ::sigaction(SIGCHLD, &client_sigchld, nullptr);
-        control.reset();
-        children.clear();
-        passed[1].reset();
-        // The client's stdout/stderr as they are now, not as they were when the server started.
-        std::size_t next = 2;
-        if ((request & 1u) != 0) ::dup2(passed[next++].get(), STDOUT_FILENO);
-        if ((request & 2u) != 0) ::dup2(passed[next++].get(), STDERR_FILENO);
-        spawn_child_main(std::move(passed[0]));
-      }
-      std::int32_t reply = pid;
-      unique_fd pidfd;
-      if (pid > 0) pidfd = pidfd_open(pid);
-      const int out[] = {pidfd.get()};
-      send_with_fds(control.get(), std::as_bytes(std::span(&reply, 1)),
-                    pid > 0 ? std::span<const int>(out) : std::span<const int>(), "forkserver reply");
-      if (pid > 0) children.push_back({std::move(pidfd), std::move(passed[1])});
+      offer_child();
     }
   } catch (...) {
   }
   ::_exit(0);
 }
 
-/// A child forked by the fork server: its pid, a pidfd (for signals and waiting) and the pipe on
-/// which the server reports its exit code.
+/// A child the fork server forked: its pid, a pidfd (for signals and waiting), the socket its
+/// handshake runs over and the pipe on which its exit code arrives.
 struct forkserver_child {
   pid_t pid = 0;
   unique_fd pidfd;
+  unique_fd sock;
   unique_fd status;
 };
 
@@ -426,36 +486,55 @@ inline void stop_forkserver(runtime::forkserver_link& link) noexcept {
   link.pid = 0;
 }
 
-/// Asks the fork server for a child whose handshake runs over `child_sock`. Restarts a server
-/// that died once.
-[[nodiscard]] inline forkserver_child forkserver_fork(int child_sock) {
+/// Takes the child the fork server has on offer (restarting a server that died once), hands it
+/// this process's current stdout and stderr, and asks the server for the next one.
+[[nodiscard]] inline forkserver_child forkserver_fork() {
   runtime::forkserver_link& link = runtime::get().forkserver;
   std::lock_guard lock(link.mu);
+  int dead_offers = 0;
   for (int attempt = 0;; ++attempt) {
     ensure_forkserver(link);
-    auto [status_r, status_w] = make_pipe("forkserver exit code");
-    // Request byte: bit 0 = our stdout follows, bit 1 = our stderr follows.
-    std::uint8_t request = 0;
-    std::vector<int> fds{child_sock, status_w.get()};
-    for (const int stdio : {STDOUT_FILENO, STDERR_FILENO}) {
-      if (::fcntl(stdio, F_GETFD) == -1) continue;
-      request = static_cast<std::uint8_t>(request | (stdio == STDOUT_FILENO ? 1u : 2u));
-      fds.push_back(stdio);
-    }
     std::int32_t pid = 0;
     std::vector<unique_fd> got;
     read_status rs = read_status::eof;
-    try {
-      send_with_fds(link.control.get(), std::as_bytes(std::span(&request, 1)), fds, "forkserver request");
-      rs = recv_with_fds(link.control.get(), std::as_writable_bytes(std::span(&pid, 1)), got,
-                         deadline(handshake_timeout()), "forkserver reply");
-    } catch (const std::system_error&) {
+    // An offer read after the server died is stale: its child's exit code could never be told.
+    if (poll_fd(link.pidfd.get(), POLLIN, deadline(std::chrono::nanoseconds::zero()), "forkserver")) {
       rs = read_status::eof;
+    } else {
+      try {
+        rs = recv_with_fds(link.control.get(), std::as_writable_bytes(std::span(&pid, 1)), got,
+                           deadline(handshake_timeout()), "forkserver offer");
+      } catch (const std::system_error&) {
+        rs = read_status::eof;
+      }
     }
-    if (rs == read_status::ok && pid > 0 && got.size() == 1) {
-      return {pid, std::move(got.front()), std::move(status_r)};
+    if (rs == read_status::ok && (pid <= 0 || got.size() == 3)) {
+      const std::uint8_t next = 1;  // the server forks the next child while this one starts
+      try {
+        write_all(link.control.get(), &next, 1, "forkserver request");
+      } catch (const std::system_error&) {  // the server died: the next start restarts it
+      }
+      if (pid <= 0) throw ProcessError("the fork server could not fork");
+      forkserver_child child{pid, std::move(got[0]), std::move(got[1]), std::move(got[2])};
+      // Request byte: bit 0 = our stdout follows, bit 1 = our stderr follows.
+      std::uint8_t request = 0;
+      std::vector<int> fds;
+      for (const int stdio : {STDOUT_FILENO, STDERR_FILENO}) {
+        if (::fcntl(stdio, F_GETFD) == -1) continue;
+        request = static_cast<std::uint8_t>(request | (stdio == STDOUT_FILENO ? 1u : 2u));
+        fds.push_back(stdio);
+      }
+      if (sendmsg_with_fds(child.sock.get(), std::as_bytes(std::span(&request, 1)), fds, 0) == 1) {
+        return child;
+      }
+      if (errno != EPIPE && errno != ECONNRESET) throw_errno("sendmsg forkserver request");
+      // The child died on offer (somebody killed it): take the next one, a few times at most.
+      if (++dead_offers < 3) {
+        --attempt;
+        continue;
+      }
+      throw ProcessError("the fork server's children end before they start");
     }
-    if (rs == read_status::ok && pid <= 0) throw ProcessError("the fork server could not fork");
     stop_forkserver(link);
     if (attempt == 1) throw ProcessError("the fork server is not answering");
   }
