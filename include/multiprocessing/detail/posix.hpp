@@ -173,6 +173,11 @@ inline read_status read_exact(int fd, void* out, std::size_t size, const deadlin
 /// The most descriptors one SCM_RIGHTS message carries (the kernel's SCM_MAX_FD).
 inline constexpr std::size_t max_passed_fds = 253;
 
+/// cmsghdr-aligned room for the ancillary data of one message carrying max_passed_fds
+/// descriptors, kept on the stack: no allocation per message.
+using passed_fds_buffer =
+    std::array<cmsghdr, (CMSG_SPACE(sizeof(int) * max_passed_fds) + sizeof(cmsghdr) - 1) / sizeof(cmsghdr)>;
+
 /// One sendmsg(2) of `data` with `fds` as SCM_RIGHTS ancillary data and `flags` (MSG_NOSIGNAL is
 /// added). Returns what sendmsg returned (-1 with errno set on failure, EINTR retried).
 inline ssize_t sendmsg_with_fds(int sock, std::span<const std::byte> data, std::span<const int> fds,
@@ -182,9 +187,7 @@ inline ssize_t sendmsg_with_fds(int sock, std::span<const std::byte> data, std::
     return -1;
   }
   iovec iov{const_cast<std::byte*>(data.data()), data.size()};
-  // cmsghdr-aligned room for the ancillary data, on the stack: no allocation per message.
-  std::array<cmsghdr, (CMSG_SPACE(sizeof(int) * max_passed_fds) + sizeof(cmsghdr) - 1) / sizeof(cmsghdr)>
-      control;
+  passed_fds_buffer control;
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
@@ -239,9 +242,7 @@ void take_passed_fds(msghdr& msg, Fds& fds, const char* what) {
 inline ssize_t recvmsg_with_fds(int sock, std::span<std::byte> data, std::vector<unique_fd>& fds,
                                 int flags, const char* what) {
   iovec iov{data.data(), data.size()};
-  // cmsghdr-aligned room for the ancillary data, on the stack: no allocation per message.
-  std::array<cmsghdr, (CMSG_SPACE(sizeof(int) * max_passed_fds) + sizeof(cmsghdr) - 1) / sizeof(cmsghdr)>
-      control;
+  passed_fds_buffer control;
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;

@@ -498,9 +498,7 @@ inline void stop_forkserver(runtime::forkserver_link& link) noexcept {
     std::vector<unique_fd> got;
     read_status rs = read_status::eof;
     // An offer read after the server died is stale: its child's exit code could never be told.
-    if (poll_fd(link.pidfd.get(), POLLIN, deadline(std::chrono::nanoseconds::zero()), "forkserver")) {
-      rs = read_status::eof;
-    } else {
+    if (!poll_fd(link.pidfd.get(), POLLIN, deadline(std::chrono::nanoseconds::zero()), "forkserver")) {
       try {
         rs = recv_with_fds(link.control.get(), std::as_writable_bytes(std::span(&pid, 1)), got,
                            deadline(handshake_timeout()), "forkserver offer");
